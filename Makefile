@@ -1,0 +1,47 @@
+# The kit's commands. Each one builds its own virtual environment (.venv) from
+# requirements.txt on first use, so a fresh clone needs only Python >= 3.10 and make.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+OUT    := out
+
+.PHONY: help test run lint format release bench submission clean
+
+help:
+	@echo "make run      execute notebooks/softmax.ipynb headless into $(OUT)/ (notebook + HTML)"
+	@echo "make test     lint, unit tests and nbval on the notebook (what CI runs)"
+	@echo "make release  build the student edition into dist/student/ (instructors)"
+	@echo "make bench    speed ratios against textbook numpy (instructors)"
+	@echo "make clean    remove $(VENV), $(OUT)/ and dist/"
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python >= 3.10 is needed; found " + sys.version.split()[0] + ". Run make PYTHON=python3.X")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+test: lint
+	$(PY) -m pytest
+
+run: $(STAMP)
+	@mkdir -p $(OUT)
+	MPLBACKEND=Agg $(VENV)/bin/jupyter nbconvert --to notebook --execute \
+		--output-dir $(OUT) --output softmax.ipynb notebooks/softmax.ipynb
+	$(VENV)/bin/jupyter nbconvert --to html --output-dir $(OUT) $(OUT)/softmax.ipynb
+	@echo "executed notebook: $(OUT)/softmax.ipynb"
+	@echo "HTML export:       $(OUT)/softmax.html"
+
+clean:
+	rm -rf $(VENV) $(OUT) dist

@@ -1,0 +1,143 @@
+"""Softmax (multinomial logistic regression) loss and its gradient.
+
+For one example with scores ``s = x W`` (a row of C numbers) and true class ``y``::
+
+    L_i = -log( exp(s_y) / sum_j exp(s_j) ) = logsumexp(s) - s_y
+
+The full loss averages ``L_i`` over the N examples and adds ``reg * sum(W**2)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _validate(W: np.ndarray, X: np.ndarray, y: np.ndarray, reg: float) -> None:
+    """Raise ValueError naming the argument when W, X, y or reg do not fit together."""
+    if not isinstance(W, np.ndarray) or W.ndim != 2:
+        raise ValueError(f"W must be a 2-D array of shape (D, C); got {_describe(W)}")
+    if not isinstance(X, np.ndarray) or X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array of shape (N, D); got {_describe(X)}")
+    if not isinstance(y, np.ndarray) or y.ndim != 1:
+        raise ValueError(f"y must be a 1-D array of shape (N,); got {_describe(y)}")
+    if not np.issubdtype(W.dtype, np.floating):
+        raise ValueError(f"W must hold floats; got dtype {W.dtype}")
+    if not np.issubdtype(X.dtype, np.floating):
+        raise ValueError(
+            f"X must hold floats; got dtype {X.dtype} (convert with X.astype(np.float64))"
+        )
+    if X.shape[1] != W.shape[0]:
+        raise ValueError(
+            f"X has {X.shape[1]} columns but W has {W.shape[0]} rows: X is (N, D), W is (D, C)"
+        )
+    if X.shape[0] == 0:
+        raise ValueError("X has no rows: the loss is a mean over examples and needs at least one")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"y has {y.shape[0]} labels but X has {X.shape[0]} rows")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"y must hold integer class labels; got dtype {y.dtype}")
+    num_classes = W.shape[1]
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(
+            f"y must hold labels in [0, {num_classes}) for W with {num_classes} columns; "
+            f"got labels from {y.min()} to {y.max()}"
+        )
+    if not np.isfinite(reg) or reg < 0:
+        raise ValueError(f"reg must be a finite number >= 0; got {reg!r}")
+
+
+def _describe(a: object) -> str:
+    if isinstance(a, np.ndarray):
+        return f"an array of shape {a.shape}"
+    return f"a {type(a).__name__}"
+
+
+def softmax_loss_naive(
+    W: np.ndarray, X: np.ndarray, y: np.ndarray, reg: float
+) -> tuple[float, np.ndarray]:
+    """Softmax loss and gradient, with explicit loops over the examples.
+
+    Parameters
+    ----------
+    W : (D, C) float array of weights.
+    X : (N, D) float array, one example per row.
+    y : (N,) int array of labels; ``0 <= y[i] < C``.
+    reg : float, L2 regularisation strength (``reg * sum(W**2)`` is added to the loss).
+
+    Returns
+    -------
+    loss : float, the mean cross-entropy plus the regularisation term.
+    dW : (D, C) array, the gradient of ``loss`` with respect to W, in W's dtype.
+
+    Raises
+    ------
+    ValueError
+        When the shapes do not fit together, y holds non-integers or labels
+        outside ``[0, C)``, or reg is negative.
+    """
+    _validate(W, X, y, reg)
+    dtype = np.result_type(W, X)
+    loss = dtype.type(0)
+    dW = np.zeros(W.shape, dtype=dtype)
+
+    #############################################################################
+    # TODO: Compute the softmax loss and its gradient using explicit loops.     #
+    # Store the loss in loss and the gradient in dW. If you are not careful     #
+    # here, it is easy to run into numeric instability: subtract each row's     #
+    # own maximum score before exponentiating, and compute the log-probability #
+    # as s_y - logsumexp(s) rather than log(p_y). Don't forget the              #
+    # regularisation: reg * sum(W**2) in the loss, 2 * reg * W in dW.           #
+    #############################################################################
+    # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+    num_train, num_classes = X.shape[0], W.shape[1]
+    for i in range(num_train):
+        scores = X[i] @ W
+        scores = scores - scores.max()  # shift: exp() now sees values <= 0
+        log_sum_exp = np.log(np.sum(np.exp(scores)))
+        loss += log_sum_exp - scores[y[i]]
+        probs = np.exp(scores - log_sum_exp)
+        for j in range(num_classes):
+            dW[:, j] += (probs[j] - (j == y[i])) * X[i]
+    loss /= num_train
+    dW /= num_train
+    loss += reg * np.sum(W * W)
+    dW += 2 * reg * W
+    # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+
+    return float(loss), dW
+
+
+def softmax_loss_vectorized(
+    W: np.ndarray, X: np.ndarray, y: np.ndarray, reg: float
+) -> tuple[float, np.ndarray]:
+    """Softmax loss and gradient, with no Python loop over the examples.
+
+    Same inputs, outputs and errors as :func:`softmax_loss_naive`; float32 inputs
+    give float32 work and a float32 gradient.
+    """
+    _validate(W, X, y, reg)
+    loss = 0.0
+    dW = np.zeros_like(W)
+
+    #############################################################################
+    # TODO: Compute the softmax loss and its gradient without explicit loops.   #
+    # Store the loss in loss and the gradient in dW. Work on the (N, C) score   #
+    # matrix at once: subtract each row's maximum (keepdims=True), and pick the #
+    # true-class entries with fancy indexing [np.arange(N), y]. Watch the       #
+    # dtype: float32 in should stay float32.                                    #
+    #############################################################################
+    # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+    num_train = X.shape[0]
+    rows = np.arange(num_train)
+    scores = X @ W
+    scores -= scores.max(axis=1, keepdims=True)
+    exp_scores = np.exp(scores)
+    sum_exp = exp_scores.sum(axis=1, keepdims=True)
+    loss = np.mean(np.log(sum_exp[:, 0]) - scores[rows, y]) + reg * np.sum(W * W)
+    dscores = exp_scores / sum_exp  # the probabilities P
+    dscores[rows, y] -= 1  # P - Y
+    dscores /= num_train
+    dW = X.T @ dscores + 2 * reg * W
+    # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
+
+    return float(loss), dW
