@@ -6,6 +6,7 @@ import abc
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import trange
 
 from .softmax import softmax_loss_vectorized
 
@@ -29,6 +30,7 @@ class LinearClassifier(abc.ABC):
         batch_size: int = 200,
         verbose: bool = False,
         seed: int | None = None,
+        progress: bool = False,
     ) -> list[float]:
         """Train W by minibatch SGD; return the loss at every iteration.
 
@@ -43,6 +45,8 @@ class LinearClassifier(abc.ABC):
         verbose : print the loss every 100 iterations.
         seed : seeds a ``numpy.random.Generator`` that draws the initial W (when W is
             still None) and then every minibatch; the same seed gives the same run.
+        progress : show a progress bar over the iterations (tqdm; a widget in Jupyter).
+            Off by default: it writes to stderr, which nbval compares.
 
         Returns
         -------
@@ -62,7 +66,7 @@ class LinearClassifier(abc.ABC):
             raise ValueError(f"X has {dim} columns but the existing W has {self.W.shape[0]} rows")
 
         loss_history = []
-        for it in range(num_iters):
+        for it in trange(num_iters, desc="train", disable=not progress):
             X_batch = None
             y_batch = None
 

@@ -1,0 +1,223 @@
+"""Hyperparameter search for the softmax classifier, with every configuration trained at once.
+
+Training K (learning rate, regularisation) configurations one after another repeats the
+same work K times: every run draws the same minibatches (same seed) and multiplies the
+same ``X_batch`` by a thin (D, C) weight matrix. Here the K weight matrices sit side by
+side in one (D, C*K) matrix, so each step is two wide matrix products shared by all
+models::
+
+    scores = X_batch @ W_all                 # (B, C*K): every model's scores
+    dW_all = X_batch.T @ dscores_all         # (D, C*K): every model's gradient
+
+and each model's block of columns then takes its own step with its own learning rate
+and regularisation. The result is the same as K separate ``Softmax().train`` calls
+(equal up to floating-point rounding in the matrix products).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .classifiers.linear_classifier import Softmax, _check_X_y
+
+
+def grid_search(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    learning_rates: Sequence[float],
+    regularization_strengths: Sequence[float],
+    num_iters: int = 1500,
+    batch_size: int = 200,
+    seed: int | None = 0,
+    verbose: bool = False,
+    progress: bool = False,
+    chunk_size: int = 64,
+) -> tuple[dict[tuple[float, float], tuple[float, float]], Softmax]:
+    """Train a Softmax classifier for every (learning rate, reg) pair; keep the best.
+
+    Every configuration trains exactly as ``Softmax().train(X_train, y_train,
+    learning_rate=lr, reg=reg, num_iters=num_iters, batch_size=batch_size, seed=seed)``
+    would: same initial W, same minibatches, same updates. The configurations are
+    trained together, ``chunk_size`` at a time, which is several times faster than a
+    loop over ``Softmax().train``.
+
+    Parameters
+    ----------
+    X_train : (N, D) float array of training examples. float32 trains in float32.
+    y_train : (N,) int array of labels, ``0 <= y_train[i] < C`` with
+        ``C = y_train.max() + 1``.
+    X_val : (M, D) float array of validation examples, same dtype as X_train.
+    y_val : (M,) int array of labels in ``[0, C)``.
+    learning_rates : sequence of K_lr distinct positive step sizes.
+    regularization_strengths : sequence of K_reg distinct L2 strengths >= 0.
+    num_iters : SGD steps per configuration.
+    batch_size : examples per step, drawn with replacement.
+    seed : seeds the initial W and the minibatches, as in ``Softmax.train``;
+        None draws a fresh seed (shared by all configurations).
+    verbose : print each configuration's accuracies when the search is done.
+    progress : show a progress bar over the SGD steps (tqdm; a widget in Jupyter).
+        Off by default so that executed notebooks compare cleanly under nbval.
+    chunk_size : at most this many configurations train together; bounds the memory
+        to about ``4 * D * C * chunk_size`` numbers. Each chunk replays the same seed.
+
+    Returns
+    -------
+    results : dict mapping ``(lr, reg)`` to ``(train_accuracy, val_accuracy)``, the
+        fractions of X_train and X_val rows whose argmax score is the true label,
+        for all ``K_lr * K_reg`` pairs.
+    best : the trained Softmax with the highest validation accuracy (on a tie, the
+        first in the order learning rate, then reg, as given).
+
+    Raises
+    ------
+    ValueError
+        On empty or duplicate hyperparameter lists, a learning rate <= 0, a negative
+        reg, or data whose shapes, dtypes or labels do not fit together.
+    """
+    X_train, y_train = _check_X_y(X_train, y_train)
+    X_val, y_val = _check_X_y(X_val, y_val)
+    if X_val.shape[1] != X_train.shape[1]:
+        raise ValueError(
+            f"X_val has {X_val.shape[1]} columns but X_train has {X_train.shape[1]}: "
+            "preprocess both the same way"
+        )
+    if X_val.dtype != X_train.dtype:
+        raise ValueError(
+            f"X_val is {X_val.dtype} but X_train is {X_train.dtype}: convert both to one "
+            "dtype (float32 trains faster) so that nothing is silently upcast"
+        )
+    num_classes = int(y_train.max()) + 1
+    if y_val.max() >= num_classes:
+        raise ValueError(
+            f"y_val holds label {y_val.max()} but y_train's labels stop at {num_classes - 1}: "
+            "the model would have no column for it; check the split"
+        )
+    lrs = _check_grid("learning_rates", learning_rates, positive=True)
+    regs = _check_grid("regularization_strengths", regularization_strengths, positive=False)
+    if num_iters < 0 or batch_size < 1 or chunk_size < 1:
+        raise ValueError(
+            "need num_iters >= 0, batch_size >= 1 and chunk_size >= 1; got "
+            f"{num_iters}, {batch_size} and {chunk_size}"
+        )
+
+    configs = [(lr, reg) for lr in lrs for reg in regs]
+    results: dict[tuple[float, float], tuple[float, float]] = {}
+    best_W, best_val = None, -1.0
+    trained = _train_in_chunks(
+        X_train, y_train, configs, num_iters, batch_size, seed, chunk_size, progress
+    )
+    for chunk, W_all in trained:
+        train_acc = _accuracies(X_train, y_train, W_all, num_classes)
+        val_acc = _accuracies(X_val, y_val, W_all, num_classes)
+        for k, config in enumerate(chunk):
+            results[config] = (train_acc[k], val_acc[k])
+            if val_acc[k] > best_val:
+                best_val = val_acc[k]
+                best_W = W_all[:, k * num_classes : (k + 1) * num_classes].copy()
+
+    if verbose:
+        for (lr, reg), (train_acc, val_acc) in results.items():
+            print(f"lr {lr:e} reg {reg:e} train accuracy: {train_acc:f} val accuracy: {val_acc:f}")
+        print(f"best validation accuracy achieved during grid search: {best_val:f}")
+    best = Softmax()
+    best.W = best_W
+    return results, best
+
+
+def _check_grid(name: str, values: Sequence[float], positive: bool) -> list[float]:
+    """Hyperparameter list as Python floats; ValueError when empty, repeated or out of range."""
+    values = [float(v) for v in np.ravel(values)]
+    if not values:
+        raise ValueError(f"{name} is empty: give at least one value")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name} has repeated values {values}: each result key must be unique")
+    bad = [v for v in values if not np.isfinite(v) or (v <= 0 if positive else v < 0)]
+    if bad:
+        rule = "finite and > 0" if positive else "finite and >= 0"
+        raise ValueError(f"{name} must all be {rule}; got {bad}")
+    return values
+
+
+def _train_in_chunks(
+    X: np.ndarray,
+    y: np.ndarray,
+    configs: list[tuple[float, float]],
+    num_iters: int,
+    batch_size: int,
+    seed: int | None,
+    chunk_size: int,
+    progress: bool,
+) -> Iterator[tuple[list[tuple[float, float]], np.ndarray]]:
+    """Train the configurations chunk_size at a time; yield (chunk, its W side by side)."""
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy)  # one seed that every chunk replays
+    num_classes = int(y.max()) + 1
+    chunks = [configs[i : i + chunk_size] for i in range(0, len(configs), chunk_size)]
+    total = num_iters * len(chunks)
+    with tqdm(total=total, desc="grid search", unit="step", disable=not progress) as bar:
+        for chunk in chunks:
+            yield (
+                chunk,
+                _train_together(X, y, chunk, num_classes, num_iters, batch_size, seed, bar),
+            )
+
+
+def _train_together(
+    X: np.ndarray,
+    y: np.ndarray,
+    configs: list[tuple[float, float]],
+    num_classes: int,
+    num_iters: int,
+    batch_size: int,
+    seed: int,
+    bar: tqdm,
+) -> np.ndarray:
+    """SGD on K softmax models at once; returns their weights side by side, (D, C*K).
+
+    Mirrors ``LinearClassifier.train`` step for step: the same RNG calls in the same
+    order, and per model the same element-wise arithmetic as
+    ``softmax_loss_vectorized`` followed by ``W -= lr * dW``.
+    """
+    num_train, dim = X.shape
+    K, C = len(configs), num_classes
+    rng = np.random.default_rng(seed)
+    W0 = (0.001 * rng.standard_normal((dim, C))).astype(X.dtype)
+    W_all = np.tile(W0, (1, K))  # (D, C*K); model k owns columns k*C ... k*C + C - 1
+    # Per-column hyperparameters, rounded to X's dtype exactly as Python floats are when
+    # they meet a float32 array, so float32 runs match Softmax.train bit for bit.
+    lr = np.repeat(np.array([c[0] for c in configs]), C).astype(X.dtype)
+    two_reg = np.repeat(np.array([2 * c[1] for c in configs]), C).astype(X.dtype)
+    rows = np.arange(batch_size)
+
+    for _ in range(num_iters):
+        idx = rng.choice(num_train, batch_size, replace=True)
+        X_batch, y_batch = X[idx], y[idx]
+        scores = (X_batch @ W_all).reshape(batch_size, K, C)
+        scores -= scores.max(axis=2, keepdims=True)
+        exp_scores = np.exp(scores)
+        dscores = exp_scores / exp_scores.sum(axis=2, keepdims=True)
+        dscores[rows, :, y_batch] -= 1  # P - Y for every model at once
+        dscores /= batch_size
+        dW = X_batch.T @ dscores.reshape(batch_size, K * C)
+        dW += two_reg * W_all
+        dW *= lr
+        W_all -= dW
+        bar.update()
+    return W_all
+
+
+def _accuracies(
+    X: np.ndarray, y: np.ndarray, W_all: np.ndarray, num_classes: int, block: int = 4096
+) -> list[float]:
+    """Fraction of rows each model gets right (argmax of X @ W), scoring X in row blocks."""
+    K = W_all.shape[1] // num_classes
+    correct = np.zeros(K, dtype=np.int64)
+    for start in range(0, X.shape[0], block):
+        scores = (X[start : start + block] @ W_all).reshape(-1, K, num_classes)
+        correct += np.sum(scores.argmax(axis=2) == y[start : start + block, None], axis=0)
+    return [float(c) / X.shape[0] for c in correct]

@@ -1,0 +1,126 @@
+"""The reference notebook: runs on a small CIFAR-10 folder, and its stored outputs are sound.
+
+nbval (``make test``) checks that the stored outputs are reproduced on the bundled data.
+These tests cover what nbval does not: the CIFAR-10 code path, on a fixture folder with far
+fewer images than the real set (every split shrinks), and the shape of the committed file
+(one clean top-to-bottom run, tags for the student edition, nothing machine-specific).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from cifar_fixtures import write_cifar_folder
+from nbclient import NotebookClient
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK = REPO / "notebooks" / "softmax.ipynb"
+
+
+def _stdout(nb: nbformat.NotebookNode) -> str:
+    return "".join(
+        out.text
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.output_type == "stream" and out.name == "stdout"
+    )
+
+
+def _kernel_in_this_interpreter(root: Path) -> Path:
+    """A "python3" kernelspec that runs this interpreter, for JUPYTER_PATH.
+
+    JUPYTER_PATH comes first in Jupyter's search, so a user-level "python3" kernel from
+    another installation cannot take the test over.
+    """
+    spec = root / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    spec.joinpath("kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "kit", "language": "python"})
+    )
+    return root
+
+
+def test_runs_to_the_end_on_a_small_cifar10_folder(tmp_path, monkeypatch):
+    folder = write_cifar_folder(tmp_path / "data", n_per_batch=20, n_test=20, seed=0)
+    monkeypatch.setenv("CS231N_DATASET", "cifar10")
+    monkeypatch.setenv("CIFAR10_DIR", str(folder))
+    monkeypatch.setenv("JUPYTER_PATH", str(_kernel_in_this_interpreter(tmp_path / "jupyter")))
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+
+    # Raises CellExecutionError, with the failing cell and its traceback, on any error.
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+    ).execute()
+
+    out = _stdout(nb)
+    assert "dataset in use: cifar10" in out
+    assert "image shape (height, width, channels): (32, 32, 3)" in out
+    # 100 training images instead of 50,000: the splits shrank (98 train + 2 validation).
+    assert re.search(r"X_train: \(98, 3073\)", out), out
+    stderr = [
+        out.text
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if out.output_type == "stream" and out.name == "stderr"
+    ]
+    assert stderr == [], f"warnings on the CIFAR-10 path: {stderr}"
+    assert not list(workdir.iterdir()), "the notebook should not write files"
+
+
+@pytest.fixture(scope="module")
+def reference() -> nbformat.NotebookNode:
+    return nbformat.read(NOTEBOOK, as_version=4)
+
+
+def test_reference_is_one_clean_run_with_outputs(reference):
+    code = [c for c in reference.cells if c.cell_type == "code"]
+    # executed top to bottom in one kernel, every cell once
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
+    outputs = [out for c in code for out in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+    figures = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(figures) >= 6, "figures are stored inline in the reference"
+    # a figure only as display_data from plt.show(), never as a cell's value
+    assert not [
+        o
+        for o in outputs
+        if o.output_type == "execute_result" and "<Figure" in o.data.get("text/plain", "")
+    ]
+
+
+def test_reference_outputs_hold_nothing_machine_specific(reference):
+    text = json.dumps([c.get("outputs", []) for c in reference.cells])
+    for marker in {str(REPO), str(Path.home()), "/tmp/", " at 0x"}:
+        assert marker not in text, f"stored outputs mention {marker!r}"
+    timing = [c.source for c in reference.cells if c.cell_type == "code" and "perf_counter" in c.source]
+    assert timing and all(s.startswith("# NBVAL_IGNORE_OUTPUT\n") for s in timing)
+
+
+def test_reference_is_tagged_for_the_student_edition(reference):
+    tagged = {
+        tag: [c for c in reference.cells if tag in c.metadata.get("tags", [])]
+        for tag in ("solution", "answer")
+    }
+    assert tagged["solution"], "the hyperparameter search cell is the students' to write"
+    for cell in tagged["solution"]:
+        assert cell.cell_type == "code"
+        assert cell.source.startswith("# TODO: ")
+    assert len(tagged["answer"]) == 3, "one worked answer per inline question"
+    for cell in tagged["answer"]:
+        assert cell.cell_type == "markdown"
+        assert cell.source.startswith("**Your answer:**")
+    # a self-check cell for each TODO in cs231n/
+    sources = [c.source for c in reference.cells if c.cell_type == "code"]
+    for name in ("softmax_loss_naive", "softmax_loss_vectorized", "train", "predict"):
+        assert f'check("{name}")' in sources

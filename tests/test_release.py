@@ -1,0 +1,622 @@
+"""The release builder, step by step and end to end, and the student edition it writes.
+
+Round trip, as tested here: filling the reference solutions back into the student
+edition gives back every shipped reference file byte for byte, except
+- the notebook, which comes back as the reference with outputs, execution counts and
+  execution timings cleared (``clear_outputs``) and written by nbformat's writer;
+- README.md and Makefile, which are the student variants in tools/release/student/.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from cs231n import submission
+from tools.release import build, leaks, pysource, stubs
+from tools.release import notebook as nbsteps
+from tools.release.pysource import END, START, ReleaseError
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK = REPO / "notebooks" / "softmax.ipynb"
+needs_notebook = pytest.mark.skipif(
+    not NOTEBOOK.exists(),
+    reason="notebooks/softmax.ipynb does not exist yet (the notebook issue writes it)",
+)
+
+MODULE = f"""\
+def f(x):
+    y = 0
+    # TODO: add one.
+    {START}
+    y = int(x) + 1  # the solution
+    {END}
+    return y
+
+
+class A:
+    def g(self, n):
+        for i in range(n):
+            {START}
+            a = i * 2
+            {END}
+            {START}
+            b = a + int(i)
+            {END}
+        return b
+"""
+MODULE_TASKS = {
+    ("pkg/mod.py", "f", 0): "add one",
+    ("pkg/mod.py", "A.g", 0): "double i",
+    ("pkg/mod.py", "A.g", 1): 'add "i"',
+}
+MODULE_STUBBED = f"""\
+def f(x):
+    y = 0
+    # TODO: add one.
+    {START}
+    raise NotImplementedError("f: add one (pkg/mod.py)")
+    {END}
+    return y
+
+
+class A:
+    def g(self, n):
+        for i in range(n):
+            {START}
+            raise NotImplementedError("A.g: double i (pkg/mod.py)")
+            {END}
+            {START}
+            raise NotImplementedError("A.g: add \\"i\\" (pkg/mod.py)")
+            {END}
+        return b
+"""
+
+
+# --- Python source steps ------------------------------------------------------------------
+
+
+def test_blocks_are_found_with_their_function_and_index():
+    blocks = pysource.find_blocks(MODULE, "pkg/mod.py")
+    assert [(b.function, b.index, b.indent) for b in blocks] == [
+        ("f", 0, "    "),
+        ("A.g", 0, " " * 12),
+        ("A.g", 1, " " * 12),
+    ]
+    assert [MODULE.splitlines()[b.start].strip() for b in blocks] == [START] * 3
+
+
+def test_stubs_replace_only_the_inside_at_the_markers_indentation():
+    stubbed = pysource.stub_source(MODULE, "pkg/mod.py", MODULE_TASKS)
+    assert stubbed == MODULE_STUBBED
+    namespace: dict = {}
+    exec(stubbed, namespace)
+    with pytest.raises(NotImplementedError, match=r"^f: add one \(pkg/mod.py\)$"):
+        namespace["f"](1)
+    with pytest.raises(NotImplementedError, match=r"^A.g: double i \(pkg/mod.py\)$"):
+        namespace["A"]().g(1)
+
+
+def test_filling_the_bodies_back_gives_the_source_byte_for_byte():
+    for newline in ("\n", "\r\n"):
+        text = MODULE.replace("\n", newline)
+        stubbed = pysource.stub_source(text, "pkg/mod.py", MODULE_TASKS)
+        assert stubbed == MODULE_STUBBED.replace("\n", newline)
+        bodies = pysource.block_bodies(text, "pkg/mod.py")
+        assert pysource.replace_bodies(stubbed, "pkg/mod.py", bodies) == text
+
+
+def test_a_long_stub_message_is_split_over_lines_that_fit():
+    message = "f: " + "word " * 40 + "(pkg/mod.py)"
+    body = pysource.stub_body(" " * 8, message)
+    lines = body.splitlines()
+    assert lines[0] == " " * 8 + "raise NotImplementedError(" and lines[-1] == " " * 8 + ")"
+    assert len(lines) > 3 and max(map(len, lines)) <= 99
+    with pytest.raises(NotImplementedError) as error:
+        exec(textwrap.dedent(body))
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (f"{START}\nx = 1\n{START}\ny = 2\n{END}\n{END}\n", "mod.py:3: nested START marker"),
+        (f"x = 1\n{END}\n", "mod.py:2: END marker without a START"),
+        (f"{START}\nx = 1\n", "mod.py:1: START marker is never closed"),
+        (f"{START}\n# only a comment\n\n{END}\n", "mod.py:1: marked block has no code"),
+        (
+            "# ****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****\nx = 1\n",
+            "mod.py:1: malformed marker",
+        ),
+        (f"{START}\nx = 1\n# *****END OF YOUR CODE*****\n", "mod.py:3: malformed marker"),
+    ],
+    ids=["nested", "end without start", "unclosed", "empty", "typo in start", "short end"],
+)
+def test_malformed_markers_fail_loudly(source, message):
+    with pytest.raises(ReleaseError, match=message):
+        pysource.find_blocks(source, "mod.py")
+
+
+def test_a_block_without_a_description_fails_naming_the_key():
+    tasks = {k: v for k, v in MODULE_TASKS.items() if k[1] != "f"}
+    with pytest.raises(ReleaseError, match=r"pkg/mod.py:4: .* no task description; add \('pkg"):
+        pysource.stub_source(MODULE, "pkg/mod.py", tasks)
+
+
+def test_a_description_without_a_block_fails():
+    tree = {"pkg/mod.py": build.File(MODULE.encode())}
+    tasks = {**MODULE_TASKS, ("pkg/mod.py", "gone", 0): "was removed"}
+    with pytest.raises(ReleaseError, match=r"does not have: \[\('pkg/mod.py', 'gone', 0\)\]"):
+        build.stub_python(tree, tasks)
+    stubbed = build.stub_python(tree, MODULE_TASKS)
+    assert stubbed["pkg/mod.py"].data.decode() == MODULE_STUBBED
+
+
+# --- notebook steps -----------------------------------------------------------------------
+
+
+def reference_notebook() -> nbformat.NotebookNode:
+    return new_notebook(
+        cells=[
+            new_markdown_cell("# Title"),
+            new_code_cell(
+                "# TODO: compute z, the sum\nz = x + y\nprint(z)",
+                metadata={"tags": ["solution"], "execution": {"iopub.status.busy": "t"}},
+                outputs=[new_output("stream", name="stdout", text="3\n")],
+                execution_count=4,
+            ),
+            new_markdown_cell("The answer is *42*, because ...", metadata={"tags": ["answer"]}),
+            new_code_cell("print(1)", execution_count=5, outputs=[new_output("stream", text="1")]),
+        ]
+    )
+
+
+def test_solution_cells_keep_their_todo_line_and_raise():
+    nb = nbsteps.stub_solution_cells(reference_notebook(), "nb/x.ipynb")
+    assert nb.cells[1].source == (
+        '# TODO: compute z, the sum\nraise NotImplementedError("compute z, the sum (nb/x.ipynb)")'
+    )
+    assert nb.cells[1].metadata.tags == ["solution"]
+    assert [c.source for i, c in enumerate(nb.cells) if i != 1] == [
+        c.source for i, c in enumerate(reference_notebook().cells) if i != 1
+    ]
+
+
+def test_answer_cells_become_blanks():
+    nb = nbsteps.blank_answer_cells(reference_notebook(), "x.ipynb")
+    assert nb.cells[2].source == "**Your answer:** *fill this in*"
+    assert nb.cells[1].source == reference_notebook().cells[1].source
+    assert submission.BLANK in nbsteps.ANSWER_BLANK  # what `make submission` looks for
+
+
+def test_outputs_counts_and_timings_are_cleared():
+    nb = nbsteps.clear_outputs(reference_notebook())
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert [(c.outputs, c.execution_count) for c in code] == [([], None), ([], None)]
+    assert "execution" not in nb.cells[1].metadata
+    assert nb.cells[1].metadata.tags == ["solution"]
+
+
+def test_notebook_round_trip():
+    reference = reference_notebook()
+    student = nbsteps.clear_outputs(
+        nbsteps.blank_answer_cells(nbsteps.stub_solution_cells(reference, "x"), "x")
+    )
+    restored = nbsteps.restore_sources(student, nbsteps.tagged_sources(reference))
+    assert nbsteps.write(restored) == nbsteps.write(nbsteps.clear_outputs(reference))
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        (new_code_cell("z = 1", metadata={"tags": ["solution"]}), "must start with a line"),
+        (
+            new_code_cell("# TODO: write z\n\n", metadata={"tags": ["solution"]}),
+            "nothing to replace below its TODO line",
+        ),
+        (new_markdown_cell("text", metadata={"tags": ["solution"]}), "is for code cells"),
+        (new_code_cell("z = 1", metadata={"tags": ["answer"]}), "is for markdown cells"),
+        (
+            new_code_cell("# TODO: z\nz=1", metadata={"tags": ["answer", "solution"]}),
+            "tagged both",
+        ),
+        (new_markdown_cell("  ", metadata={"tags": ["answer"]}), "no worked answer to replace"),
+    ],
+    ids=["no todo line", "only a todo", "solution on markdown", "answer on code", "both", "empty"],
+)
+def test_malformed_tagged_cells_fail_loudly(cell, message):
+    nb = new_notebook(cells=[new_markdown_cell("intro"), cell])
+    with pytest.raises(ReleaseError, match=f"x.ipynb, cell 1: .*{message}"):
+        nbsteps.blank_answer_cells(nbsteps.stub_solution_cells(nb, "x.ipynb"), "x.ipynb")
+
+
+# --- tree steps ---------------------------------------------------------------------------
+
+
+def test_only_allow_listed_files_are_selected(tmp_path):
+    shipped = [
+        "cs231n/__init__.py",
+        "cs231n/classifiers/softmax.py",
+        "notebooks/softmax.ipynb",
+        "datasets/fashion-mnist/LICENSE",
+        "datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz",
+        "get_datasets.sh",
+        "requirements.txt",
+        "pyproject.toml",
+    ]
+    left_out = [
+        "README.md",  # the student variant replaces it
+        "Makefile",
+        "tests/test_softmax.py",
+        "tools/release/build.py",
+        ".ci/run",
+        ".venv/bin/python",
+        "dist/student/cs231n/__init__.py",
+        "out/softmax.html",
+        "cs231n/__pycache__/checks.cpython-311.pyc",
+        "cs231n/classifiers/__pycache__/softmax.cpython-311.py",
+        "datasets/cifar-10-batches-py/data_batch_1",
+        "datasets/cifar-10-python.tar.gz",
+        "notebooks/.ipynb_checkpoints/softmax-checkpoint.ipynb",
+        "notes.txt",
+    ]
+    for rel in shipped + left_out:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    (tmp_path / "get_datasets.sh").chmod(0o755)
+    tree = build.select_files(tmp_path)
+    assert sorted(tree) == sorted(shipped)
+    assert tree["get_datasets.sh"].executable and not tree["requirements.txt"].executable
+    with_overlay = build.add_overlay(tree)
+    assert with_overlay["Makefile"].data == (build.OVERLAY / "Makefile").read_bytes()
+    assert with_overlay["README.md"].data == (build.OVERLAY / "README.md").read_bytes()
+
+
+def test_an_oversized_edition_is_refused():
+    tree = {"a.bin": build.File(b"x" * 11), "b.txt": build.File(b"y")}
+    assert build.check_size(tree, limit=12) is tree
+    with pytest.raises(ReleaseError, match=r"12 bytes \(limit 11\); largest files: \['a.bin'"):
+        build.check_size(tree, limit=11)
+
+
+def test_a_leaking_edition_is_refused():
+    reference = {"pkg/mod.py": build.File(MODULE.encode())}
+    edition = build.stub_python(reference, MODULE_TASKS)
+    build.check_no_leaks(reference, edition)
+    edition["pkg/other.py"] = build.File(b"def h(a, i):\n    b = a + int(i)\n    return b\n")
+    edition["nb.ipynb"] = build.File(
+        nbsteps.write(new_notebook(cells=[new_code_cell('print("y = int(x) + 1")')]))
+    )
+    with pytest.raises(
+        ReleaseError, match=r"nb.ipynb: 'y = int\(x\) \+ 1'\npkg/other.py: 'b = a \+ int\(i\)'"
+    ):
+        build.check_no_leaks(reference, edition)
+
+
+def test_solution_cells_and_answers_are_leak_snippets_but_todo_lines_are_not():
+    data = nbsteps.write(reference_notebook())
+    snippets = leaks.solution_snippets({"x.ipynb": data})
+    assert snippets == {"The answer is *42*, because ..."}  # 'z = x + y' is too short
+    assert not any("TODO" in s for s in snippets)
+
+
+def test_zip_is_reproducible_and_keeps_the_executable_bit(tmp_path):
+    tree = {"run.sh": build.File(b"#!/bin/sh\n", True), "a/b.txt": build.File(b"b")}
+    build.write_zip(tree, tmp_path / "1.zip", root="student")
+    build.write_zip(dict(reversed(tree.items())), tmp_path / "2.zip", root="student")
+    assert (tmp_path / "1.zip").read_bytes() == (tmp_path / "2.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "1.zip") as zf:
+        modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
+    assert modes == {"student/a/b.txt": 0o100644, "student/run.sh": 0o100755}
+
+
+def test_write_tree_replaces_a_previous_build(tmp_path):
+    dest = tmp_path / "student"
+    build.write_tree({"old.txt": build.File(b"old")}, dest)
+    build.write_tree({"new/x.sh": build.File(b"x", True)}, dest)
+    assert [p.relative_to(dest).as_posix() for p in sorted(dest.rglob("*"))] == ["new", "new/x.sh"]
+    assert os.access(dest / "new/x.sh", os.X_OK)
+    assert [p.name for p in tmp_path.iterdir()] == ["student"]  # no staging folder left
+
+
+# --- the real student edition -------------------------------------------------------------
+
+
+def student_env(root: Path) -> dict[str, str]:
+    """Environment in which ``import cs231n`` finds the copy in ``root``."""
+    return {**os.environ, "PYTHONPATH": str(root), "MPLBACKEND": "Agg"}
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory) -> Path:
+    """`python -m tools.release` (what `make release` runs) into a temporary dist/."""
+    out = tmp_path_factory.mktemp("dist")
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.release", "--dist", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference() -> build.Tree:
+    return build.select_files(REPO)
+
+
+def student_files(dist: Path) -> dict[str, bytes]:
+    root = dist / "student"
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def fill_in(student: Path, reference: build.Tree) -> None:
+    """Put the reference solutions back into the stubs of the edition in ``student``."""
+    for rel, file in reference.items():
+        target = student / rel
+        if rel.endswith(".py"):
+            bodies = pysource.block_bodies(file.data.decode(), rel)
+            target.write_text(pysource.replace_bodies(target.read_text(), rel, bodies))
+        elif rel.endswith(".ipynb"):
+            sources = nbsteps.tagged_sources(nbsteps.read(file.data))
+            restored = nbsteps.restore_sources(nbsteps.read(target.read_bytes()), sources)
+            target.write_bytes(nbsteps.write(restored))
+
+
+def test_release_writes_the_edition_and_an_identical_zip(dist):
+    files = student_files(dist)
+    with zipfile.ZipFile(dist / "student.zip") as zf:
+        zipped = {n.removeprefix("student/"): zf.read(n) for n in zf.namelist()}
+    assert zipped == files
+    assert {rel.split("/")[0] for rel in files} == {
+        "cs231n", "notebooks", "datasets", "get_datasets.sh", "README.md", "Makefile",
+        "requirements.txt", "pyproject.toml",
+    } - (set() if NOTEBOOK.exists() else {"notebooks"}) - (
+        set() if (REPO / "get_datasets.sh").exists() else {"get_datasets.sh"}
+    )  # fmt: skip
+    assert "cs231n/checks.py" in files and "cs231n/submission.py" in files
+    assert not any("__pycache__" in rel or rel.startswith("tests/") for rel in files)
+    assert (
+        os.access(dist / "student" / "get_datasets.sh", os.X_OK)
+        or not (REPO / "get_datasets.sh").exists()
+    )
+
+
+def test_no_solution_line_appears_in_the_edition_or_its_zip(dist, reference):
+    snippets = leaks.solution_snippets({p: f.data for p, f in reference.items()})
+    assert len(snippets) >= 20  # the test can fail: it has real solution lines to look for
+    assert "dW += 2 * reg * W" in snippets and "self.W -= learning_rate * grad" in snippets
+    assert leaks.find_leaks(snippets, student_files(dist)) == []
+    with zipfile.ZipFile(dist / "student.zip") as zf:
+        assert leaks.find_leaks(snippets, {n: zf.read(n) for n in zf.namelist()}) == []
+
+
+def test_filling_the_solutions_back_gives_the_reference(dist, reference, tmp_path):
+    student = tmp_path / "student"
+    shutil.copytree(dist / "student", student)
+    fill_in(student, reference)
+    for rel, file in reference.items():
+        restored = (student / rel).read_bytes()
+        if rel.endswith(".ipynb"):
+            expected = nbsteps.write(nbsteps.clear_outputs(nbsteps.read(file.data)))
+            assert restored == expected, rel
+        else:
+            assert restored == file.data, rel
+    assert len(student_files(dist)) == len(reference) + 2  # + README.md and Makefile
+
+
+def test_every_stub_names_its_task(dist, reference):
+    files = student_files(dist)
+    seen = set()
+    for rel, data in files.items():
+        if not rel.endswith(".py"):
+            continue
+        text = data.decode()
+        for block in pysource.find_blocks(text, rel):
+            seen.add((rel, block.function, block.index))
+            lines = text.splitlines(keepends=True)[block.start + 1 : block.end]
+            assert lines[0].startswith(f"{block.indent}raise NotImplementedError(")
+            (statement,) = ast.parse(textwrap.dedent("".join(lines))).body
+            assert isinstance(statement, ast.Raise)
+            assert statement.exc.func.id == "NotImplementedError"
+            task = stubs.TASKS[(rel, block.function, block.index)]
+            message = ast.literal_eval(statement.exc.args[0])
+            assert message == f"{block.function}: {task} ({rel})"
+            assert max(len(line.rstrip("\n")) for line in lines) <= 99
+            # the TODO banner above the block stays
+            assert "TODO" in "".join(text.splitlines()[max(0, block.start - 8) : block.start])
+    assert seen == set(stubs.TASKS)
+    assert {name for (_, name, _) in seen} >= {
+        "softmax_loss_naive", "softmax_loss_vectorized", "LinearClassifier.train",
+        "LinearClassifier.predict",
+    }  # fmt: skip
+    for rel, data in files.items():
+        if rel.endswith(".ipynb"):
+            for cell in nbsteps.read(data).cells:
+                if nbsteps.SOLUTION_TAG in nbsteps.tags(cell):
+                    todo, stub = cell.source.splitlines()
+                    task = todo.split("TODO:", 1)[1].strip()
+                    assert stub == f'raise NotImplementedError("{task} ({rel})")'
+
+
+STUB_OF_CHECK = {
+    "softmax_loss_naive": ("cs231n/classifiers/softmax.py", "softmax_loss_naive", 0),
+    "softmax_loss_vectorized": ("cs231n/classifiers/softmax.py", "softmax_loss_vectorized", 0),
+    "train": ("cs231n/classifiers/linear_classifier.py", "LinearClassifier.train", 0),
+    "predict": ("cs231n/classifiers/linear_classifier.py", "LinearClassifier.predict", 0),
+}
+
+
+def test_student_self_checks_fail_with_the_stub_messages(dist):
+    student = dist / "student"
+    result = subprocess.run(
+        [sys.executable, "-m", "cs231n.checks"],
+        cwd=student,
+        env=student_env(student),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    expected = [
+        f"FAIL {name}: not implemented yet: {key[1]}: {stubs.TASKS[key]} ({key[0]})"
+        for name, key in STUB_OF_CHECK.items()
+    ]
+    assert result.stdout.splitlines() == expected
+    assert result.stderr == ""
+
+
+def test_student_makefile_sets_up_like_the_reference(dist):
+    def setup_part(makefile: str) -> list[str]:
+        lines = makefile.splitlines()
+        variables = [ln for ln in lines if ":=" in ln or "?=" in ln]
+        start = lines.index("$(STAMP): requirements.txt pyproject.toml")
+        return variables + lines[start : lines.index("", start)]
+
+    student = (dist / "student" / "Makefile").read_text()
+    assert setup_part(student) == setup_part((REPO / "Makefile").read_text())
+    if shutil.which("make"):
+        result = subprocess.run(
+            ["make", "-s", "-C", str(dist / "student"), "help"], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        for target in ("notebook", "run", "check", "test", "submission"):
+            assert f"make {target} " in result.stdout
+
+
+def test_student_submission_refuses_and_lists_what_is_missing(dist, tmp_path):
+    student = tmp_path / "student"
+    shutil.copytree(dist / "student", student)
+    result = subprocess.run(
+        [sys.executable, "-m", "cs231n.submission"],
+        cwd=student,
+        env=student_env(student),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Not packed: ")
+    for name in STUB_OF_CHECK:
+        assert f"  - FAIL {name}: not implemented yet: " in "\n".join(lines)
+    if NOTEBOOK.exists():
+        todo_cells = [
+            c for c in nbformat.read(NOTEBOOK, as_version=4).cells if "solution" in nbsteps.tags(c)
+        ]
+        assert result.stdout.count("still raises NotImplementedError") == len(todo_cells)
+    assert not (student / "submission.zip").exists()
+
+
+def tiny_notebook(*sources: str) -> bytes:
+    cells = [new_markdown_cell(s) if s.startswith("**") else new_code_cell(s) for s in sources]
+    return nbsteps.write(new_notebook(cells=cells))
+
+
+@pytest.fixture
+def finished(dist, reference, tmp_path) -> Path:
+    """A student edition with every solution filled in, and a tiny notebook."""
+    student = tmp_path / "student"
+    shutil.copytree(dist / "student", student)
+    fill_in(student, reference)
+    (student / "notebooks").mkdir(exist_ok=True)
+    return student
+
+
+def run_submission(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cs231n.submission"],
+        cwd=root,
+        env=student_env(root),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_submission_packs_code_and_the_executed_notebook(finished):
+    (finished / "notebooks/softmax.ipynb").write_bytes(
+        tiny_notebook("**Your answer:** 42", "from cs231n.checks import check", "check('predict')")
+    )
+    result = run_submission(finished)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with zipfile.ZipFile(finished / "submission.zip") as zf:
+        names = set(zf.namelist())
+        nb = nbformat.reads(zf.read("notebooks/softmax.ipynb").decode(), as_version=4)
+    code = {p.relative_to(finished).as_posix() for p in (finished / "cs231n").rglob("*.py")}
+    assert names == code | {"notebooks/softmax.ipynb"}
+    assert [c.execution_count for c in nb.cells if c.cell_type == "code"] == [1, 2]
+    assert nb.cells[2].outputs[0].text == "PASS predict: " + (
+        "one integer label per row, the class with the highest score\n"
+    )
+
+
+def test_submission_refuses_a_blank_answer_and_a_failing_notebook(finished):
+    notebook = finished / "notebooks/softmax.ipynb"
+    notebook.write_bytes(tiny_notebook("x = 1", "**Your answer:** *fill this in*"))
+    result = run_submission(finished)
+    assert result.returncode == 1
+    assert "  - notebooks/softmax.ipynb cell 1: the answer still says *fill this in*" in (
+        result.stdout
+    )
+    notebook.write_bytes(tiny_notebook("x = 1", "1 / 0"))
+    result = run_submission(finished)
+    assert result.returncode == 1
+    assert "stops with an error: ZeroDivisionError: division by zero" in result.stdout
+    assert not (finished / "submission.zip").exists()
+
+
+# --- the real notebook in both editions (slow: each executes the notebook) ----------------
+
+
+@needs_notebook
+def test_student_notebook_runs_up_to_the_first_stub_and_stops_there(dist):
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    student = dist / "student"
+    nb = nbformat.read(student / "notebooks/softmax.ipynb", as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(student / "notebooks")}},
+    )
+    with pytest.raises(CellExecutionError) as error:
+        client.execute(env=student_env(student))
+    text = str(error.value)
+    assert "NotImplementedError" in text
+    messages = [f"{k[1]}: {task} ({k[0]})" for k, task in stubs.TASKS.items()] + [
+        f"{c.source.splitlines()[0].split('TODO:', 1)[1].strip()} (notebooks/softmax.ipynb)"
+        for c in nb.cells
+        if nbsteps.SOLUTION_TAG in nbsteps.tags(c)
+    ]
+    assert any(message in text for message in messages), text[-2000:]
+
+
+@needs_notebook
+def test_student_edition_with_solutions_filled_in_passes_nbval_lax(finished, reference):
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+         "notebooks/softmax.ipynb"],
+        cwd=finished,
+        env=student_env(finished),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

@@ -1,0 +1,190 @@
+"""The batched grid search: same models as solo training, right bookkeeping, dtypes, errors."""
+
+import numpy as np
+import pytest
+
+from cs231n.classifiers import Softmax
+from cs231n.tuning import _train_in_chunks, grid_search
+
+LRS = [3e-3, 3e-2, 3e-1]
+REGS = [0.0, 1e-2, 5.0]
+ITERS, BATCH = 60, 32
+
+
+def blobs(n=400, d=24, c=5, seed=0, dtype=np.float64):
+    """Overlapping Gaussian class clusters plus a bias column: accuracies spread out."""
+    rng = np.random.default_rng(seed)
+    centres = 1.5 * rng.standard_normal((c, d))
+    y = rng.integers(0, c, size=n)
+    X = np.hstack([centres[y] + rng.standard_normal((n, d)), np.ones((n, 1))])
+    return X.astype(dtype), y
+
+
+def split(dtype=np.float64):
+    X, y = blobs(dtype=dtype)
+    return X[:300], y[:300], X[300:], y[300:]
+
+
+def solo(X, y, lr, reg, seed=0, iters=ITERS):
+    """The oracle: one Softmax trained on its own by LinearClassifier.train."""
+    model = Softmax()
+    model.train(X, y, learning_rate=lr, reg=reg, num_iters=iters, batch_size=BATCH, seed=seed)
+    return model
+
+
+def rel_diff(a, b):
+    return np.max(np.abs(a - b)) / np.max(np.abs(b))
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 4, 9, 64])
+def test_every_configuration_equals_solo_training_float64(chunk_size):
+    X, y, _, _ = split()
+    configs = [(lr, reg) for lr in LRS for reg in REGS]
+    seen = []
+    for chunk, W_all in _train_in_chunks(X, y, configs, ITERS, BATCH, 7, chunk_size, False):
+        assert W_all.shape == (X.shape[1], 5 * len(chunk))
+        for k, (lr, reg) in enumerate(chunk):
+            expected = solo(X, y, lr, reg, seed=7).W
+            assert rel_diff(W_all[:, 5 * k : 5 * k + 5], expected) < 1e-10, (lr, reg)
+            seen.append((lr, reg))
+    assert seen == configs
+
+
+def test_results_hold_the_solo_models_accuracies_for_every_pair():
+    X, y, X_val, y_val = split()
+    results, _ = grid_search(
+        X, y, X_val, y_val, LRS, REGS, num_iters=ITERS, batch_size=BATCH, chunk_size=4
+    )
+    assert set(results) == {(lr, reg) for lr in LRS for reg in REGS}
+    for (lr, reg), (train_acc, val_acc) in results.items():
+        model = solo(X, y, lr, reg)
+        assert train_acc == np.mean(model.predict(X) == y)
+        assert val_acc == np.mean(model.predict(X_val) == y_val)
+    # The data is hard enough that the configurations really differ.
+    assert len({val for _, val in results.values()}) > 2
+
+
+@pytest.mark.parametrize("chunk_size", [2, 64])
+def test_best_is_the_configuration_with_the_highest_val_accuracy(chunk_size):
+    X, y, X_val, y_val = split()
+    results, best = grid_search(
+        X, y, X_val, y_val, LRS, REGS, num_iters=ITERS, batch_size=BATCH, chunk_size=chunk_size
+    )
+    val = {config: np.mean(solo(X, y, *config).predict(X_val) == y_val) for config in results}
+    top = max(val.values())
+    winners = [config for config in results if val[config] == top]
+    assert isinstance(best, Softmax)
+    # On a tie the first configuration in (lr, reg) order wins.
+    assert rel_diff(best.W, solo(X, y, *winners[0]).W) < 1e-10
+    assert np.mean(best.predict(X_val) == y_val) == top
+
+
+def test_the_best_model_can_be_the_last_chunk():
+    # The best configuration is trained in a later chunk, so it must see the same
+    # minibatches and initial W as solo training: the chunk replays the seed.
+    X, y, X_val, y_val = split()
+    lrs = [1e-6, 2e-6, 3e-1]  # tiny steps barely leave the random start
+    _, best = grid_search(
+        X, y, X_val, y_val, lrs, [1e-3], num_iters=ITERS, batch_size=BATCH, chunk_size=1
+    )
+    assert rel_diff(best.W, solo(X, y, 3e-1, 1e-3).W) < 1e-10
+
+
+def test_float32_in_float32_out():
+    X, y, X_val, y_val = split(np.float32)
+    configs = [(lr, reg) for lr in LRS for reg in REGS]
+    for chunk, W_all in _train_in_chunks(X, y, configs, ITERS, BATCH, 0, 4, False):
+        assert W_all.dtype == np.float32
+        for k, (lr, reg) in enumerate(chunk):
+            expected = solo(X, y, lr, reg).W
+            assert expected.dtype == np.float32
+            assert rel_diff(W_all[:, 5 * k : 5 * k + 5], expected) < 1e-4
+    _, best = grid_search(X, y, X_val, y_val, LRS, REGS, num_iters=ITERS, batch_size=BATCH)
+    assert best.W.dtype == np.float32
+
+
+def test_same_seed_same_search_other_seed_other_models():
+    X, y, X_val, y_val = split()
+    args = (X, y, X_val, y_val, LRS[:2], REGS[:2])
+    kwargs = dict(num_iters=ITERS, batch_size=BATCH)
+    results_a, best_a = grid_search(*args, seed=5, **kwargs)
+    results_b, best_b = grid_search(*args, seed=5, **kwargs)
+    _, best_c = grid_search(*args, seed=6, **kwargs)
+    assert results_a == results_b
+    np.testing.assert_array_equal(best_a.W, best_b.W)
+    assert not np.allclose(best_a.W, best_c.W)
+
+
+def test_seed_none_still_replays_one_seed_across_chunks():
+    # Two nearly equal configurations in separate chunks must end nearly equal, which
+    # they only do when both chunks drew the same initial W and minibatches.
+    X, y, _, _ = split()
+    configs = [(1e-2, 0.0), (1e-2, 1e-9)]
+    (_, W_a), (_, W_b) = _train_in_chunks(X, y, configs, ITERS, BATCH, None, 1, False)
+    assert rel_diff(W_a, W_b) < 1e-6
+
+
+def test_zero_iterations_keep_the_shared_initial_weights():
+    X, y, X_val, y_val = split()
+    _, best = grid_search(X, y, X_val, y_val, [1.0], [0.0], num_iters=0, seed=2)
+    expected = (0.001 * np.random.default_rng(2).standard_normal((X.shape[1], 5))).astype(X.dtype)
+    np.testing.assert_array_equal(best.W, expected)
+
+
+def test_verbose_prints_one_line_per_configuration(capsys):
+    X, y, X_val, y_val = split()
+    grid_search(X, y, X_val, y_val, LRS[:2], REGS, num_iters=5, verbose=True)
+    out = capsys.readouterr()
+    assert out.out.count("val accuracy") == 6
+    assert "best validation accuracy" in out.out
+    assert out.err == ""  # no progress bar unless asked
+
+
+def test_progress_bar_goes_to_stderr_only_when_asked(capsys):
+    X, y, X_val, y_val = split()
+    grid_search(X, y, X_val, y_val, LRS[:1], REGS[:1], num_iters=5, progress=True)
+    assert "grid search" in capsys.readouterr().err
+    Softmax().train(X, y, num_iters=5, seed=0, progress=True)
+    assert "train" in capsys.readouterr().err
+    Softmax().train(X, y, num_iters=5, seed=0)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(learning_rates=[]), "learning_rates is empty"),
+        (dict(regularization_strengths=[]), "regularization_strengths is empty"),
+        (dict(learning_rates=[1e-3, 0.0]), "learning_rates must all be finite and > 0"),
+        (dict(learning_rates=[-1e-3]), "learning_rates must all be finite and > 0"),
+        (dict(learning_rates=[float("nan")]), "learning_rates must all be finite"),
+        (dict(regularization_strengths=[-1.0]), "regularization_strengths must all be"),
+        (dict(regularization_strengths=[1.0, 1.0]), "repeated values"),
+        (dict(num_iters=-1), "num_iters >= 0"),
+        (dict(batch_size=0), "batch_size >= 1"),
+        (dict(chunk_size=0), "chunk_size >= 1"),
+    ],
+)
+def test_bad_hyperparameters_are_refused_by_name(change, message):
+    X, y, X_val, y_val = split()
+    kwargs = dict(learning_rates=LRS, regularization_strengths=REGS, num_iters=5)
+    kwargs.update(change)
+    with pytest.raises(ValueError, match=message):
+        grid_search(X, y, X_val, y_val, **kwargs)
+
+
+def test_bad_data_is_refused_by_name():
+    X, y, X_val, y_val = split()
+    grid = ([1e-3], [0.0])
+    with pytest.raises(ValueError, match="X_val has 24 columns but X_train has 25"):
+        grid_search(X, y, X_val[:, 1:], y_val, *grid)
+    with pytest.raises(ValueError, match="X_val is float32 but X_train is float64"):
+        grid_search(X, y, X_val.astype(np.float32), y_val, *grid)
+    with pytest.raises(ValueError, match=r"y must have shape \(300,\)"):
+        grid_search(X, y[:-1], X_val, y_val, *grid)
+    with pytest.raises(ValueError, match=r"y must have shape \(100,\)"):
+        grid_search(X, y, X_val, y_val[:-1], *grid)
+    with pytest.raises(ValueError, match="y_val holds label 9"):
+        grid_search(X, y, X_val, np.full_like(y_val, 9), *grid)
+    with pytest.raises(ValueError, match="X must hold floats"):
+        grid_search(X.astype(np.int64), y, X_val, y_val, *grid)
