@@ -101,17 +101,22 @@ else
     fail "neither curl nor wget is installed" "Install one of them and run ./get_datasets.sh again."
 fi
 if ((status != 0)); then
+    advice="Are you offline, or behind a proxy? Check the connection and run ./get_datasets.sh
+  again: it starts from scratch and leaves nothing behind when it fails."
     case "$tool:$status" in
-    curl:6 | curl:7 | curl:28 | wget:4) why="no connection to the server" ;;
+    curl:6 | curl:7 | curl:28) why="no connection to the server" ;;
     curl:18 | curl:56) why="the transfer broke off before the end" ;;
-    curl:22 | wget:8) why="the server answered with an error (wrong or moved URL?)" ;;
+    wget:4) why="network failure (no connection, or the transfer broke off)" ;;
+    curl:22 | wget:8)
+        why="the server answered with an error"
+        advice="Check CIFAR10_URL (unset it for the default), or try again later."
+        ;;
     *) why="$tool exit status $status" ;;
     esac
     fail "could not download $url: $why." \
-        "Are you offline, or behind a proxy? Check the connection and run ./get_datasets.sh again;" \
-        "it starts from scratch and leaves nothing behind when it fails." \
+        "$advice" \
         "Or set CIFAR10_URL to a mirror, or (with curl) to file:///path/to/cifar-10-python.tar.gz." \
-        "Without CIFAR-10 the kit uses its bundled Fashion-MNIST sample (CS231N_DATASET=auto)."
+        "Without CIFAR-10 the kit uses its bundled Fashion-MNIST (CS231N_DATASET=auto)."
 fi
 
 # ---- verify ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import pickle
 import struct
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 try:  # numpy >= 2 moved the modules that Python 2's numpy pickles name
     from numpy._core.multiarray import _reconstruct
@@ -154,7 +156,7 @@ def _unpickle(path: Path) -> dict:
             f"{path}: refused to load: {err}. Nothing in it was run. Delete the file "
             f"and {_GET_CIFAR}."
         ) from None
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
+    except (OSError, MemoryError):  # missing file, no permission, out of memory: as is
         raise
     except Exception as err:  # truncated or corrupt data fails in many ways
         raise ValueError(
@@ -179,10 +181,10 @@ def _read_cifar_batch(filename: str | os.PathLike) -> tuple[np.ndarray, np.ndarr
         raise ValueError(f"{path}: 'data' should be a uint8 array (N, 3072); found {data!r:.80}")
     if data.shape[1] != 3 * 32 * 32:
         raise ValueError(f"{path}: 'data' should have 3072 columns; its shape is {data.shape}")
-    try:
-        y = np.asarray(labels, dtype=np.int64)
-    except (TypeError, ValueError, OverflowError) as err:
-        raise ValueError(f"{path}: 'labels' should be a list of ints ({err})") from None
+    y = np.asarray(labels)
+    if y.size and y.dtype.kind not in "iu":
+        raise ValueError(f"{path}: 'labels' should be a list of ints; found {y.dtype} values")
+    y = y.astype(np.int64)
     if y.shape != (data.shape[0],):
         raise ValueError(f"{path}: {data.shape[0]} images but {y.size} labels")
     if y.size and (y.min() < 0 or y.max() > 9):
@@ -196,7 +198,7 @@ def _rows_to_images(data: np.ndarray, out: np.ndarray) -> None:
 
 
 def load_CIFAR_batch(
-    filename: str | os.PathLike, dtype: np.typing.DTypeLike = np.float64
+    filename: str | os.PathLike, dtype: npt.DTypeLike = np.float64
 ) -> tuple[np.ndarray, np.ndarray]:
     """Load one CIFAR-10 batch file (``data_batch_1`` ... ``test_batch``).
 
@@ -223,7 +225,7 @@ def load_CIFAR_batch(
 
 
 def load_CIFAR10(
-    ROOT: str | os.PathLike, dtype: np.typing.DTypeLike = np.float64
+    ROOT: str | os.PathLike, dtype: npt.DTypeLike = np.float64
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Load all of CIFAR-10 from a ``cifar-10-batches-py`` folder.
 
@@ -304,16 +306,16 @@ def _read_idx(path: Path, sha256: str | None = None) -> np.ndarray:
     if ndim == 0 or len(data) < header:
         raise ValueError(f"{path}: IDX header is truncated or declares {ndim} dimensions")
     dims = struct.unpack(f">{ndim}I", data[4:header])
-    if len(data) != header + int(np.prod(dims)):
+    if len(data) != header + math.prod(dims):
         raise ValueError(
-            f"{path}: IDX header declares {dims} = {int(np.prod(dims))} bytes of data, "
+            f"{path}: IDX header declares {dims} = {math.prod(dims)} bytes of data, "
             f"the file holds {len(data) - header}"
         )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
 def load_fashion_mnist(
-    folder: str | os.PathLike | None = None, dtype: np.typing.DTypeLike = np.float64
+    folder: str | os.PathLike | None = None, dtype: npt.DTypeLike = np.float64
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Load the bundled Fashion-MNIST test split, divided into train and test parts.
 
@@ -374,7 +376,7 @@ def _shown(path: Path) -> str:
 
 
 def load_dataset(
-    name: str | None = None, dtype: np.typing.DTypeLike = np.float64, verbose: bool = True
+    name: str | None = None, dtype: npt.DTypeLike = np.float64, verbose: bool = True
 ) -> Dataset:
     """Load CIFAR-10 or the bundled Fashion-MNIST, as ``name`` or ``CS231N_DATASET`` says.
 

@@ -11,7 +11,8 @@ and why each opcode is the one Python 2 used:
 opcode                used for
 ====================  ===========================================================
 ``PROTO 2``           header: cPickle at protocol 2 (``\\x80\\x02``)
-``EMPTY_DICT``        the batch dict, filled by ``MARK ... SETITEMS``
+``EMPTY_DICT``        the batch dict, filled by ``MARK ... SETITEMS`` (a dict of
+                      one entry: ``k v SETITEM``)
 ``SHORT_BINSTRING``   every Python 2 ``str`` under 256 bytes: the keys
                       (``'data'``, ``'labels'``, ...), ``'batch_label'``'s value,
                       file names, dtype code ``'u1'``, byte order ``'|'``.
@@ -47,8 +48,9 @@ the opcode set above is what a loader has to handle.
 Key order follows the real files: ``batch_label, labels, data, filenames`` for a
 batch and ``num_cases_per_batch, label_names, num_vis`` for ``batches.meta``.
 
-Run ``python tests/cifar_fixtures.py OUT_DIR`` to write a small fake
-``OUT_DIR/cifar-10-batches-py`` (for example to point ``CIFAR10_DIR`` at it).
+Run ``python tests/cifar_fixtures.py OUT_DIR [N_PER_BATCH [N_TEST]]`` to write a fake
+``OUT_DIR/cifar-10-batches-py`` (for example to point ``CIFAR10_DIR`` at it); tests
+import ``write_cifar_folder`` instead.
 """
 
 from __future__ import annotations
@@ -138,6 +140,11 @@ class _Py2Pickler:
             self.out += b"}"  # EMPTY_DICT
             self.put()
             items = list(obj.items())
+            if len(items) == 1:  # cPickle's shortcut for a one-entry dict
+                self.save(items[0][0])
+                self.save(items[0][1])
+                self.out += b"s"  # SETITEM
+                return
             for start in range(0, len(items), 1000):
                 self.out += b"("
                 for key, value in items[start : start + 1000]:
@@ -307,8 +314,10 @@ def write_cifar_folder(root: Path, n_per_batch: int = 20, n_test: int = 20, seed
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if not 2 <= len(sys.argv) <= 4:
         sys.exit(
-            "usage: python tests/cifar_fixtures.py OUT_DIR  (writes OUT_DIR/cifar-10-batches-py)"
+            "usage: python tests/cifar_fixtures.py OUT_DIR [N_PER_BATCH [N_TEST]]\n"
+            "writes OUT_DIR/cifar-10-batches-py (defaults: 1000 images per batch, 1000 test)"
         )
-    print(write_cifar_folder(Path(sys.argv[1]), n_per_batch=1000, n_test=1000))
+    sizes = [int(n) for n in sys.argv[2:]] + [1000] * (4 - len(sys.argv))
+    print(write_cifar_folder(Path(sys.argv[1]), n_per_batch=sizes[0], n_test=sizes[1]))

@@ -212,7 +212,7 @@ def _py2_call(module: str, name: str, arg: str) -> bytes:
 def hostile_payloads(marker: Path) -> dict[str, bytes]:
     """Pickles that create the directory ``marker`` when loaded by a normal unpickler."""
     m = str(marker)
-    data = py2_dumps({Py2Str("data"): hand_made_rows(1)})
+    data = py2_dumps({Py2Str("batch_label"): Py2Str("x"), Py2Str("data"): hand_made_rows(1)})
     # a normal batch whose 'labels' entry is a call to os.mkdir, after the data was read
     in_batch = data[:-2] + b"U\x06labels" + _py2_call("os", "mkdir", m) + b"u."
 
@@ -298,6 +298,7 @@ def test_corrupt_batches_name_the_file(tmp_path):
         ({"data": np.zeros((2, 3072), np.uint8), "labels": [1]}, "2 images but 1 labels"),
         ({"data": np.zeros((1, 3072), np.uint8), "labels": [10]}, "0..9"),
         ({"data": np.zeros((1, 3072), np.uint8), "labels": ["cat"]}, "list of ints"),
+        ({"data": np.zeros((1, 3072), np.uint8), "labels": [1.5]}, "list of ints"),
         ([1, 2, 3], "expected a dict"),
     ],
 )
@@ -373,6 +374,7 @@ def _write_gz(path: Path, payload: bytes) -> Path:
         (b"\x00\x00\x08\x02" + struct.pack(">II", 2, 3) + b"abcde", "declares \\(2, 3\\)"),
         (b"\x00\x00\x08\x01" + struct.pack(">I", 2) + b"abc", "holds 3"),
         (b"\x00\x00", "two zero bytes"),
+        (b"\x00\x00\x08\x03" + struct.pack(">III", 2**32 - 1, 2**32 - 1, 2**32 - 1), "declares"),
     ],
 )
 def test_bad_idx_headers_are_explained(tmp_path, payload, message):
