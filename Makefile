@@ -55,5 +55,8 @@ release: $(STAMP)
 submission: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m cs231n.submission
 
+bench: $(STAMP)
+	$(PY) tools/bench.py
+
 clean:
 	rm -rf $(VENV) $(OUT) dist

@@ -1,14 +1,12 @@
 """Self-checks for the TODOs: run ``check("softmax_loss_naive")`` in a notebook cell, or
-``python -m cs231n.checks`` for all of them.
+``python -m cs231n.checks`` for all of them (``python -m cs231n.checks train`` for one).
 
-=========================  =================================================
-check name                 what it exercises
-=========================  =================================================
-``softmax_loss_naive``     ``softmax_loss_naive`` in classifiers/softmax.py
-``softmax_loss_vectorized``  ``softmax_loss_vectorized`` in the same file
-``train``                  both TODOs of ``LinearClassifier.train``
-``predict``                ``LinearClassifier.predict``
-=========================  =================================================
+Checks, by name:
+
+- ``softmax_loss_naive``: ``softmax_loss_naive`` in classifiers/softmax.py
+- ``softmax_loss_vectorized``: ``softmax_loss_vectorized`` in the same file
+- ``train``: both TODOs of ``LinearClassifier.train`` in classifiers/linear_classifier.py
+- ``predict``: ``LinearClassifier.predict`` in the same file
 
 Each check prints one line, ``PASS <name>: ...`` or ``FAIL <name>: <problem>: <hint>``,
 and returns True or False. The checks do not contain the solution: they compare your
@@ -24,7 +22,7 @@ import math
 import sys
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -233,13 +231,13 @@ class _RowCounter(np.ndarray):
 
     reads = 0
 
-    def __getitem__(self, key):  # noqa: ANN001, ANN204
+    def __getitem__(self, key: object) -> object:
         first = key[0] if isinstance(key, tuple) and key else key
         if isinstance(first, int | np.integer):
             _RowCounter.reads += 1
         return super().__getitem__(key)
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self) -> Iterator[object]:
         for i in range(len(self)):
             yield self[i]
 
@@ -299,7 +297,7 @@ class _Bowl(_linear.LinearClassifier):
         self.W_star = W_star
         self.batches: list[tuple[object, object]] = []
 
-    def loss(self, X_batch, y_batch, reg):  # noqa: ANN001, ANN201
+    def loss(self, X_batch: object, y_batch: object, reg: float) -> tuple[float, np.ndarray]:
         self.batches.append((X_batch, y_batch))
         diff = self.W - self.W_star
         return 0.5 * float(np.sum(diff * diff)), diff.copy()

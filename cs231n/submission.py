@@ -26,7 +26,11 @@ BLANK = "*fill this in*"  # what an unanswered "Your answer" cell still says
 
 
 def unfinished(root: Path = ROOT) -> list[str]:
-    """What still keeps the work in ``root`` from being complete, one line per item."""
+    """What still keeps the work in ``root`` from being complete, one line per item.
+
+    The self-checks run on the imported cs231n, the package this module belongs to:
+    the one in ``root`` when run as ``python -m cs231n.submission`` from there.
+    """
     problems = []
     for name in CHECKS:
         output = io.StringIO()
@@ -41,15 +45,20 @@ def unfinished(root: Path = ROOT) -> list[str]:
         cells = nbformat.read(notebook, as_version=4).cells
     except Exception as error:  # not JSON, not a notebook: say so instead of a traceback
         return [*problems, f"{NOTEBOOK} cannot be read as a notebook ({error})"]
-    for index, cell in enumerate(cells):
-        first_line = (cell.source.splitlines() or [""])[0]
+    for number, cell in enumerate(cells, start=1):  # numbered from 1, as people count
+        where = f"{NOTEBOOK} cell {number} of {len(cells)}"
         if cell.cell_type == "code" and "raise NotImplementedError" in cell.source:
-            problems.append(
-                f"{NOTEBOOK} cell {index} ({first_line}): still raises NotImplementedError"
-            )
+            first_line = _shorten(cell.source)
+            problems.append(f"{where} ({first_line}): still raises NotImplementedError")
         elif cell.cell_type == "markdown" and BLANK in cell.source:
-            problems.append(f"{NOTEBOOK} cell {index}: the answer still says {BLANK}")
+            question = _shorten(cells[number - 2].source) if number > 1 else ""
+            problems.append(f"{where} (after {question!r}): the answer still says {BLANK}")
     return problems
+
+
+def _shorten(text: str, width: int = 60) -> str:
+    first_line = (text.strip().splitlines() or [""])[0]
+    return first_line if len(first_line) <= width else first_line[: width - 3] + "..."
 
 
 def execute_notebook(root: Path = ROOT, timeout: int = 1200) -> nbformat.NotebookNode:

@@ -5,7 +5,7 @@ Run ``make release`` (or ``python -m tools.release``) to write ``dist/student/``
 
 1. ``select_files``         copy what is on the allow-list ``SHIPPED`` (nothing else)
 2. ``stub_python``          marked blocks in cs231n/ -> ``raise NotImplementedError(task)``
-3. ``stub_solution_cells``  notebook cells tagged ``solution`` -> TODO line + raise
+3. ``stub_solution_cells``  notebook cells tagged ``solution`` -> TODO comment + raise
 4. ``blank_answer_cells``   markdown cells tagged ``answer`` -> "Your answer" blank
 5. ``clear_outputs``        no outputs, execution counts or timings
 6. ``add_overlay``          the student README.md and Makefile from ``student/``

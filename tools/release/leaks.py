@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import json
+import re
 
 from . import notebook as nbsteps
 from . import pysource
 
-# Shorter lines (``else:``, ``return``, ``loss = 0``) are too common to count as leaks.
+# Shorter lines (``else:``, ``return``, ``loss = 0``) are too common to count as leaks,
+# and so are lines that only pass an argument (``num_iters=1500,``).
 MIN_CHARS = 12
+_ARGUMENT = re.compile(r"[\w.]+(=[^=,]+)?,")  # one argument of an exploded call
 
-# Solution lines that the reference also states in the open, with where: not leaks.
+# Solution lines that the student edition may show, each with the reason. Add a line
+# here only when it gives nothing of the solution away.
 PUBLIC = {
     "scores = X @ W": "the model itself, in LinearClassifier's docstring",
+    'if ds.name == "cifar10":': "the notebook's dataset switch, used in several cells",
 }
+
+
+def is_snippet(code: str) -> bool:
+    """Whether a line of solution code is specific enough to count as a leak."""
+    return len(code) >= MIN_CHARS and not _ARGUMENT.fullmatch(code) and code not in PUBLIC
 
 
 def code_part(line: str) -> str:
@@ -27,8 +37,8 @@ def code_part(line: str) -> str:
 def solution_snippets(reference: dict[str, bytes]) -> set[str]:
     """Non-trivial lines of every solution: inside markers and in tagged cells.
 
-    ``reference`` maps paths to file contents. The TODO line of a solution cell is kept
-    in the student edition on purpose, so it is not a snippet.
+    ``reference`` maps paths to file contents. Comments (such as the TODO comment of a
+    solution cell, which the student edition keeps on purpose) are not snippets.
     """
     snippets: set[str] = set()
     for path, data in reference.items():
@@ -40,9 +50,9 @@ def solution_snippets(reference: dict[str, bytes]) -> set[str]:
             for index, source in nbsteps.tagged_sources(nb).items():
                 lines = source.splitlines()
                 if nbsteps.SOLUTION_TAG in nbsteps.tags(nb.cells[index]):
-                    lines = [code_part(line) for line in lines[1:]]
+                    lines = [code_part(line) for line in lines]  # the TODO comment stays
                 snippets.update(line.strip() for line in lines)
-    return {s for s in snippets if len(s) >= MIN_CHARS and s not in PUBLIC}
+    return {s for s in snippets if is_snippet(s)}
 
 
 def searchable_text(path: str, data: bytes) -> str:

@@ -2,8 +2,9 @@
 
 Conventions in the reference notebook (cell tags, set in Jupyter's property inspector):
 
-- ``solution``: a code cell the student writes. Its first line is
-  ``# TODO: <task>``; the student edition keeps that line and replaces the rest with
+- ``solution``: a code cell the student writes. It starts with a comment
+  ``# TODO: <task>`` (continued on more comment lines if long); the student edition
+  keeps that comment and replaces the code below it with
   ``raise NotImplementedError("<task> (<notebook path>)")``.
 - ``answer``: a markdown cell holding a worked answer; the student edition replaces it
   with :data:`ANSWER_BLANK`.
@@ -51,8 +52,13 @@ def check_tags(nb: nbformat.NotebookNode, path: str) -> None:
             )
 
 
-def solution_task(cell: nbformat.NotebookNode, where: str) -> str:
-    """The task of a solution cell, from its first line ``# TODO: <task>``."""
+def solution_todo(cell: nbformat.NotebookNode, where: str) -> tuple[list[str], str]:
+    """The TODO comment of a solution cell and its task.
+
+    The comment is the first line ``# TODO: <task>`` and any comment lines right below
+    it, which continue the task. Raises ReleaseError when the cell does not start with
+    a TODO or has no code below it to replace.
+    """
     lines = cell.source.splitlines()
     match = _TODO.fullmatch(lines[0].strip()) if lines else None
     if match is None:
@@ -60,24 +66,27 @@ def solution_task(cell: nbformat.NotebookNode, where: str) -> str:
             f"{where}: a {SOLUTION_TAG!r} cell must start with a line '# TODO: <task>'; "
             f"it starts with {(lines or [''])[0]!r}"
         )
-    if not any(line.strip() for line in lines[1:]):
+    end = 1
+    while end < len(lines) and lines[end].lstrip().startswith("#"):
+        end += 1
+    if not any(line.strip() for line in lines[end:]):
         raise ReleaseError(
-            f"{where}: {SOLUTION_TAG!r} cell has nothing to replace below its TODO line; "
+            f"{where}: {SOLUTION_TAG!r} cell has nothing to replace below its TODO comment; "
             "put the reference solution there or remove the tag"
         )
-    return match["task"]
+    more = [line.strip().lstrip("#").strip() for line in lines[1:end]]
+    return lines[:end], " ".join([match["task"], *filter(None, more)])
 
 
 def stub_solution_cells(nb: nbformat.NotebookNode, path: str) -> nbformat.NotebookNode:
-    """Copy of ``nb`` with each solution cell cut to its TODO line and a raise."""
+    """Copy of ``nb`` with each solution cell cut to its TODO comment and a raise."""
     check_tags(nb, path)
     nb = copy.deepcopy(nb)
     for index, cell in enumerate(nb.cells):
         if SOLUTION_TAG in tags(cell):
-            task = solution_task(cell, f"{path}, cell {index}")
-            message = f"{task} ({path})"
-            literal = string_literal(message)
-            cell.source = f"{cell.source.splitlines()[0]}\nraise NotImplementedError({literal})"
+            todo, task = solution_todo(cell, f"{path}, cell {index}")
+            stub = f"raise NotImplementedError({string_literal(f'{task} ({path})')})"
+            cell.source = "\n".join([*todo, stub])
     return nb
 
 
