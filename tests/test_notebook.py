@@ -103,7 +103,9 @@ def test_reference_outputs_hold_nothing_machine_specific(reference):
     text = json.dumps([c.get("outputs", []) for c in reference.cells])
     for marker in {str(REPO), str(Path.home()), "/tmp/", " at 0x"}:
         assert marker not in text, f"stored outputs mention {marker!r}"
-    timing = [c.source for c in reference.cells if c.cell_type == "code" and "perf_counter" in c.source]
+    timing = [
+        c.source for c in reference.cells if c.cell_type == "code" and "perf_counter" in c.source
+    ]
     assert timing and all(s.startswith("# NBVAL_IGNORE_OUTPUT\n") for s in timing)
 
 

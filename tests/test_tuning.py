@@ -2,8 +2,11 @@
 
 import numpy as np
 import pytest
+from cifar_fixtures import write_cifar_folder
 
 from cs231n.classifiers import Softmax
+from cs231n.classifiers.softmax import softmax_loss_vectorized
+from cs231n.data_utils import load_dataset, make_splits, preprocess
 from cs231n.tuning import _train_in_chunks, grid_search
 
 LRS = [3e-3, 3e-2, 3e-1]
@@ -101,6 +104,26 @@ def test_float32_in_float32_out():
             assert rel_diff(W_all[:, 5 * k : 5 * k + 5], expected) < 1e-4
     _, best = grid_search(X, y, X_val, y_val, LRS, REGS, num_iters=ITERS, batch_size=BATCH)
     assert best.W.dtype == np.float32
+
+
+def test_float32_from_the_files_to_the_best_model(tmp_path, monkeypatch):
+    # The whole float32 path on CIFAR-format files: load, split, preprocess, loss,
+    # train, search. Nothing may come back float64.
+    monkeypatch.setenv("CIFAR10_DIR", str(write_cifar_folder(tmp_path, 40, 20)))
+    ds = load_dataset("cifar10", dtype=np.float32, verbose=False)
+    sizes = dict(num_training=160, num_validation=40, num_test=20, num_dev=20, verbose=False)
+    data = preprocess(make_splits(ds, **sizes), verbose=False)
+    X, y, X_val, y_val = data["X_train"], data["y_train"], data["X_val"], data["y_val"]
+    assert X.dtype == X_val.dtype == np.float32
+    W = np.full((X.shape[1], 10), 1e-3, dtype=np.float32)
+    _, dW = softmax_loss_vectorized(W, X, y, 1.0)
+    assert dW.dtype == np.float32
+    model = Softmax()
+    model.train(X, y, learning_rate=1e-7, reg=1.0, num_iters=10, seed=0)
+    assert model.W.dtype == np.float32
+    results, best = grid_search(X, y, X_val, y_val, [1e-7, 1e-6], [1.0], num_iters=30)
+    assert best.W.dtype == np.float32
+    assert all(type(acc) is float for pair in results.values() for acc in pair)
 
 
 def test_same_seed_same_search_other_seed_other_models():
