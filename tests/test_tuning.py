@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from cifar_fixtures import write_cifar_folder
 
+from cs231n import tuning
 from cs231n.classifiers import Softmax
 from cs231n.classifiers.softmax import softmax_loss_vectorized
 from cs231n.data_utils import load_dataset, make_splits, preprocess
@@ -51,6 +52,23 @@ def test_every_configuration_equals_solo_training_float64(chunk_size):
             assert rel_diff(W_all[:, 5 * k : 5 * k + 5], expected) < 1e-10, (lr, reg)
             seen.append((lr, reg))
     assert seen == configs
+
+
+def test_without_the_batched_step_the_same_search_runs_one_by_one(monkeypatch):
+    # The student edition stubs _train_together's step (it raises NotImplementedError
+    # until the optional exercise is done); grid_search then trains each configuration
+    # with Softmax.train and must give the same results and the same best model.
+    X, y, X_val, y_val = split()
+    kwargs = dict(num_iters=ITERS, batch_size=BATCH, chunk_size=4)
+    results, best = grid_search(X, y, X_val, y_val, LRS, REGS, **kwargs)
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError("_train_together: optional exercise")
+
+    monkeypatch.setattr(tuning, "_train_together", stub)
+    results_slow, best_slow = grid_search(X, y, X_val, y_val, LRS, REGS, **kwargs)
+    assert results_slow == results
+    assert rel_diff(best_slow.W, best.W) < 1e-10
 
 
 def test_results_hold_the_solo_models_accuracies_for_every_pair():
@@ -165,8 +183,9 @@ def test_verbose_prints_one_line_per_configuration(capsys):
 
 def test_progress_bar_goes_to_stderr_only_when_asked(capsys):
     X, y, X_val, y_val = split()
-    grid_search(X, y, X_val, y_val, LRS[:1], REGS[:1], num_iters=5, progress=True)
-    assert "grid search" in capsys.readouterr().err
+    grid_search(X, y, X_val, y_val, LRS[:1], REGS[:2], num_iters=5, progress=True)
+    err = capsys.readouterr().err
+    assert "grid search" in err and "10/10" in err  # 2 configurations x 5 steps
     Softmax().train(X, y, num_iters=5, seed=0, progress=True)
     assert "train" in capsys.readouterr().err
     Softmax().train(X, y, num_iters=5, seed=0)
