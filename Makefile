@@ -7,13 +7,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    := out
 
-.PHONY: help test run lint format release bench submission clean
+.PHONY: help test run lint format release bench submission reference clean
 
 help:
 	@echo "make run      execute notebooks/softmax.ipynb headless into $(OUT)/ (notebook + HTML)"
 	@echo "make test     lint, unit tests and nbval on the notebook (what CI runs)"
 	@echo "make release  build the student edition into dist/student/ and dist/student.zip (instructors)"
 	@echo "make submission  check everything and pack submission.zip (what students run)"
+	@echo "make reference  re-execute the reference notebook in place (after editing it)"
 	@echo "make bench    speed ratios against textbook numpy (instructors)"
 	@echo "make clean    remove $(VENV), $(OUT)/ and dist/"
 
@@ -54,6 +55,9 @@ release: $(STAMP)
 
 submission: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m cs231n.submission
+
+reference: $(STAMP)
+	$(PY) tools/refresh_reference.py
 
 bench: $(STAMP)
 	$(PY) tools/bench.py

@@ -11,6 +11,19 @@ from collections.abc import Callable
 import numpy as np
 
 
+def _centred_difference(
+    f: Callable[[np.ndarray], float], x: np.ndarray, ix: tuple[int, ...], h: float
+) -> float:
+    """(f(x + h e_ix) - f(x - h e_ix)) / 2h, nudging x[ix] in place and restoring it."""
+    old = x[ix]
+    x[ix] = old + h
+    f_plus = f(x)
+    x[ix] = old - h
+    f_minus = f(x)
+    x[ix] = old
+    return (f_plus - f_minus) / (2 * h)
+
+
 def rel_error(x: np.ndarray | float, y: np.ndarray | float) -> float:
     """Largest elementwise relative error ``|x - y| / max(1e-8, |x| + |y|)``.
 
@@ -43,13 +56,7 @@ def eval_numerical_gradient(
     """
     grad = np.zeros_like(x)
     for ix in np.ndindex(x.shape):
-        old = x[ix]
-        x[ix] = old + h
-        f_plus = f(x)
-        x[ix] = old - h
-        f_minus = f(x)
-        x[ix] = old
-        grad[ix] = (f_plus - f_minus) / (2 * h)
+        grad[ix] = _centred_difference(f, x, ix, h)
         if verbose:
             print(ix, grad[ix])
     return grad
@@ -111,13 +118,7 @@ def grad_check_sparse(
     errors = np.empty(num_checks)
     for k in range(num_checks):
         ix = tuple(int(rng.integers(m)) for m in x.shape)
-        old = x[ix]
-        x[ix] = old + h
-        f_plus = f(x)
-        x[ix] = old - h
-        f_minus = f(x)
-        x[ix] = old
-        numerical = (f_plus - f_minus) / (2 * h)
+        numerical = _centred_difference(f, x, ix, h)
         analytic = float(analytic_grad[ix])
         errors[k] = rel_error(numerical, analytic)
         print(f"numerical: {numerical:f} analytic: {analytic:f}, relative error: {errors[k]:e}")
