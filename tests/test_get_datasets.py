@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -334,8 +335,15 @@ def test_ctrl_c_during_download_leaves_nothing(kit, tmp_path, server, good_archi
     before = listing(kit / "datasets")
     (tmp_path / "elsewhere").mkdir()
     env = script_env(tmp_path, server.url("c.tgz"), md5_of(good_archive), downloader)
+    # A job started in the background by a non-interactive shell (as CI may run us)
+    # inherits SIGINT ignored, and bash cannot trap a signal ignored on entry: restore
+    # the default disposition before exec'ing the script, as a terminal would have it.
+    restore_sigint = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
     proc = subprocess.Popen(
-        [str(kit / "get_datasets.sh")],
+        [sys.executable, "-c", restore_sigint, str(kit / "get_datasets.sh")],
         cwd=tmp_path / "elsewhere",
         env=env,
         stdout=subprocess.PIPE,
@@ -356,7 +364,7 @@ def test_ctrl_c_during_download_leaves_nothing(kit, tmp_path, server, good_archi
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            proc.communicate()  # reaps it and closes the pipes
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr
     assert listing(kit / "datasets") == before
