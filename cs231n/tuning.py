@@ -86,8 +86,8 @@ def grid_search(
         On empty or duplicate hyperparameter lists, a learning rate <= 0, a negative
         reg, or data whose shapes, dtypes or labels do not fit together.
     """
-    X_train, y_train = _check_X_y(X_train, y_train)
-    X_val, y_val = _check_X_y(X_val, y_val)
+    X_train, y_train = _check_X_y(X_train, y_train, "X_train", "y_train")
+    X_val, y_val = _check_X_y(X_val, y_val, "X_val", "y_val")
     if X_val.shape[1] != X_train.shape[1]:
         raise ValueError(
             f"X_val has {X_val.shape[1]} columns but X_train has {X_train.shape[1]}: "

@@ -73,6 +73,9 @@ def test_save_load_round_trip(tmp_path):
     loaded = Softmax().load(path)
     np.testing.assert_array_equal(loaded.W, clf.W)
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+    # np.savez appends .npz to a bare name; load() finds the file under the same name
+    clf.save(tmp_path / "model")
+    np.testing.assert_array_equal(Softmax().load(tmp_path / "model").W, clf.W)
 
 
 def test_load_refuses_other_classifier_and_foreign_files(tmp_path):
@@ -90,6 +93,9 @@ def test_load_refuses_other_classifier_and_foreign_files(tmp_path):
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object))
     with pytest.raises(ValueError, match="allow_pickle"):
         Softmax().load(tmp_path / "objects.npy")
+    np.save(tmp_path / "plain.npy", np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"plain.npy is not a classifier file .* \(an .npz\)"):
+        Softmax().load(tmp_path / "plain.npy")
 
 
 def test_linear_classifier_is_abstract():
@@ -110,8 +116,13 @@ def test_untrained_classifier_says_what_to_do(tmp_path):
         (np.zeros(5), np.zeros(5, dtype=int), {}, "X must be a non-empty 2-D array"),
         (np.zeros((5, 2), dtype=int), np.zeros(5, dtype=int), {}, "X must hold floats"),
         (np.zeros((5, 2)), np.zeros(4, dtype=int), {}, r"y must have shape \(5,\)"),
-        (np.zeros((5, 2)), np.zeros(5), {}, "y must hold integer labels"),
-        (np.zeros((5, 2)), -np.ones(5, dtype=int), {}, "y must hold integer labels >= 0"),
+        (np.zeros((5, 2)), np.zeros(5), {}, "y must hold integer class labels; got dtype float64"),
+        (
+            np.zeros((5, 2)),
+            -np.ones(5, dtype=int),
+            {},
+            "y must hold labels >= 0; its smallest is -1",
+        ),
         (np.zeros((5, 2)), np.zeros(5, dtype=int), {"batch_size": 0}, "batch_size >= 1"),
     ],
 )

@@ -361,9 +361,12 @@ def test_write_tree_replaces_a_previous_build(tmp_path):
 
 def student_env(root: Path) -> dict[str, str]:
     """Environment in which ``import cs231n`` finds the copy in ``root`` (and leaves no
-    __pycache__ in it, so the built edition stays as the builder wrote it)."""
+    __pycache__ in it, so the built edition stays as the builder wrote it). The notebook
+    runs on the bundled data even where the shell points CIFAR10_DIR at CIFAR-10."""
+    env = {k: v for k, v in os.environ.items() if k != "CIFAR10_DIR"}
     return {
-        **os.environ,
+        **env,
+        "CS231N_DATASET": "fashion-mnist",
         "PYTHONPATH": str(root),
         "MPLBACKEND": "Agg",
         "PYTHONDONTWRITEBYTECODE": "1",

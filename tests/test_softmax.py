@@ -91,6 +91,10 @@ def test_regularisation_term_is_reg_times_sum_of_squares(f):
     np.testing.assert_allclose(dW1 - dW0, 1.4 * W, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.skipif(
+    np.finfo(np.longdouble).maxexp <= 1024,
+    reason="np.longdouble is float64 here (macOS arm64, Windows): the oracle cannot hold exp(1e4)",
+)
 @pytest.mark.parametrize("f", LOSSES, ids=IDS)
 def test_extreme_scores_are_stable_per_row(f):
     # Half the rows score near 1e4, half near 0: a global max shift would send the

@@ -222,11 +222,13 @@ def test_bad_data_is_refused_by_name():
         grid_search(X, y, X_val[:, 1:], y_val, *grid)
     with pytest.raises(ValueError, match="X_val is float32 but X_train is float64"):
         grid_search(X, y, X_val.astype(np.float32), y_val, *grid)
-    with pytest.raises(ValueError, match=r"y must have shape \(300,\)"):
+    with pytest.raises(ValueError, match=r"^y_train must have shape \(300,\) to match X_train"):
         grid_search(X, y[:-1], X_val, y_val, *grid)
-    with pytest.raises(ValueError, match=r"y must have shape \(100,\)"):
+    with pytest.raises(ValueError, match=r"^y_val must have shape \(100,\) to match X_val"):
         grid_search(X, y, X_val, y_val[:-1], *grid)
     with pytest.raises(ValueError, match="y_val holds label 9"):
         grid_search(X, y, X_val, np.full_like(y_val, 9), *grid)
-    with pytest.raises(ValueError, match="X must hold floats"):
+    with pytest.raises(
+        ValueError, match=r"^X_train must hold floats; got dtype int64 \(convert with"
+    ):
         grid_search(X.astype(np.int64), y, X_val, y_val, *grid)

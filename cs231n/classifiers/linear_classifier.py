@@ -71,10 +71,10 @@ class LinearClassifier(abc.ABC):
             y_batch = None
 
             #########################################################################
-            # TODO: Sample batch_size examples and their labels into X_batch       #
-            # (batch_size, D) and y_batch (batch_size,). Draw the indices with     #
-            # rng.choice(num_train, batch_size, replace=True): sampling with       #
-            # replacement is faster, and using rng keeps runs reproducible.        #
+            # TODO: Sample batch_size examples and their labels into X_batch        #
+            # (batch_size, D) and y_batch (batch_size,). Draw the indices with      #
+            # rng.choice(num_train, batch_size, replace=True): sampling with        #
+            # replacement is faster, and using rng keeps runs reproducible.         #
             #########################################################################
             # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
             idx = rng.choice(num_train, batch_size, replace=True)
@@ -86,7 +86,7 @@ class LinearClassifier(abc.ABC):
             loss_history.append(loss)
 
             #########################################################################
-            # TODO: Update the weights with the gradient and the learning rate.    #
+            # TODO: Update the weights with the gradient and the learning rate.     #
             #########################################################################
             # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
             self.W -= learning_rate * grad
@@ -117,7 +117,7 @@ class LinearClassifier(abc.ABC):
         y_pred = np.zeros(X.shape[0], dtype=np.int64)
 
         #############################################################################
-        # TODO: Store the predicted labels in y_pred: the index of each row's      #
+        # TODO: Store the predicted labels in y_pred: the index of each row's       #
         # highest score.                                                            #
         #############################################################################
         # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
@@ -154,7 +154,12 @@ class LinearClassifier(abc.ABC):
         Raises ValueError when the file was saved by another classifier class or
         holds no 2-D float W.
         """
-        with np.load(path, allow_pickle=False) as data:
+        if not Path(path).exists() and Path(f"{path}.npz").exists():
+            path = f"{path}.npz"  # save() let np.savez append the suffix
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path} is not a classifier file written by save() (an .npz)")
+        with data:
             if "W" not in data or "classifier" not in data:
                 raise ValueError(f"{path} is not a classifier file written by save()")
             saved_by = str(data["classifier"])
@@ -186,15 +191,29 @@ class Softmax(LinearClassifier):
         return softmax_loss_vectorized(self.W, X_batch, y_batch, reg)
 
 
-def _check_X_y(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Validate training data at the boundary: X (N, D) floats, y (N,) labels >= 0."""
+def _check_X_y(
+    X: np.ndarray, y: np.ndarray, X_name: str = "X", y_name: str = "y"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate data at the boundary: X (N, D) floats, y (N,) integer labels >= 0.
+
+    Errors call the arrays by ``X_name`` and ``y_name``, the caller's argument names.
+    """
     if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"X must be a non-empty 2-D array (N, D); got {getattr(X, 'shape', X)}")
+        raise ValueError(
+            f"{X_name} must be a non-empty 2-D array (N, D); got {getattr(X, 'shape', X)}"
+        )
     if not np.issubdtype(X.dtype, np.floating):
-        raise ValueError(f"X must hold floats; got dtype {X.dtype}")
+        raise ValueError(
+            f"{X_name} must hold floats; got dtype {X.dtype} "
+            f"(convert with {X_name}.astype(np.float32) or np.float64)"
+        )
     y = np.asarray(y)
     if y.shape != (X.shape[0],):
-        raise ValueError(f"y must have shape ({X.shape[0]},) to match X; got {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
-        raise ValueError(f"y must hold integer labels >= 0; got dtype {y.dtype}")
+        raise ValueError(
+            f"{y_name} must have shape ({X.shape[0]},) to match {X_name}; got {y.shape}"
+        )
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{y_name} must hold integer class labels; got dtype {y.dtype}")
+    if y.min() < 0:
+        raise ValueError(f"{y_name} must hold labels >= 0; its smallest is {y.min()}")
     return X, y

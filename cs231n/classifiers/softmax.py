@@ -84,7 +84,7 @@ def softmax_loss_naive(
     # TODO: Compute the softmax loss and its gradient using explicit loops.     #
     # Store the loss in loss and the gradient in dW. If you are not careful     #
     # here, it is easy to run into numeric instability: subtract each row's     #
-    # own maximum score before exponentiating, and compute the log-probability #
+    # own maximum score before exponentiating, and compute the log-probability  #
     # as s_y - logsumexp(s) rather than log(p_y). Don't forget the              #
     # regularisation: reg * sum(W**2) in the loss, 2 * reg * W in dW.           #
     #############################################################################
