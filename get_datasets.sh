@@ -90,8 +90,10 @@ if command -v curl >/dev/null 2>&1; then
     tool=curl
     progress="--silent"
     if [[ -t 2 ]]; then progress="--progress-bar"; fi
+    # --speed-limit/--speed-time: give up on a server that stalls (under 1 kB/s for a
+    # minute) instead of hanging forever; wget's --timeout does the same.
     curl --fail --location --show-error "$progress" --connect-timeout 30 \
-        --output "$archive" "$url" || status=$?
+        --speed-limit 1024 --speed-time 60 --output "$archive" "$url" || status=$?
 elif command -v wget >/dev/null 2>&1; then
     tool=wget
     progress="--no-verbose"

@@ -156,6 +156,7 @@ def test_float32_in_float32_out(f):
         (lambda W, X, y: (W, X[:0], y[:0], 0.1), r"^X has no rows"),
         (lambda W, X, y: (W, X, y, -1.0), r"^reg must be a finite number >= 0"),
         (lambda W, X, y: (W, X, y, float("nan")), r"^reg must be a finite number >= 0"),
+        (lambda W, X, y: (W, X, y, "0.1"), r"^reg must be a finite number >= 0"),
         (lambda W, X, y: (W.tolist(), X, y, 0.1), r"^W must be a 2-D array"),
     ],
 )

@@ -42,7 +42,11 @@ def _validate(W: np.ndarray, X: np.ndarray, y: np.ndarray, reg: float) -> None:
             f"y must hold labels in [0, {num_classes}) for W with {num_classes} columns; "
             f"got labels from {y.min()} to {y.max()}"
         )
-    if not np.isfinite(reg) or reg < 0:
+    if (
+        not isinstance(reg, (int, float, np.integer, np.floating))
+        or not np.isfinite(reg)
+        or reg < 0
+    ):
         raise ValueError(f"reg must be a finite number >= 0; got {reg!r}")
 
 
