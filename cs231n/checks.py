@@ -7,13 +7,18 @@ Checks, by name:
 - ``softmax_loss_vectorized``: ``softmax_loss_vectorized`` in the same file
 - ``train``: both TODOs of ``LinearClassifier.train`` in classifiers/linear_classifier.py
 - ``predict``: ``LinearClassifier.predict`` in the same file
+- ``grid_search``: the optional batched step ``_train_together`` in tuning.py. It passes
+  while that block still raises NotImplementedError (grid_search then trains the
+  configurations one by one); once written, every configuration must end with the
+  weights of ``Softmax().train`` with the same seed
 
 Each check prints one line, ``PASS <name>: ...`` or ``FAIL <name>: <problem>: <hint>``,
 and returns True or False. The checks do not contain the solution: they compare your
 code with facts that hold for any correct one (the loss at W = 0 is log C, a numerical
 gradient, adding a constant to a row of scores changes nothing, SGD on a bowl-shaped
-loss shrinks the distance to its bottom by a known factor). All data are seeded, so the
-output is the same on every run.
+loss shrinks the distance to its bottom by a known factor, the batched search step gives
+the models your own ``Softmax.train`` gives). All data are seeded, so the output is the
+same on every run.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import tuning as _tuning
 from .classifiers import linear_classifier as _linear
 from .classifiers import softmax as _softmax
 from .gradient_check import eval_numerical_gradient
@@ -48,7 +54,7 @@ def check(name: str) -> bool:
     Parameters
     ----------
     name : one of ``"softmax_loss_naive"``, ``"softmax_loss_vectorized"``, ``"train"``,
-        ``"predict"``.
+        ``"predict"``, ``"grid_search"`` (the optional exercise in tuning.py).
 
     Returns
     -------
@@ -422,11 +428,170 @@ def _check_predict() -> str:
     return "one integer label per row, the class with the highest score"
 
 
+# --- grid_search's batched step (optional) ------------------------------------------------
+
+_GRID = [(0.05, 0.0), (0.05, 0.3), (0.2, 0.0), (0.2, 0.3)]  # (lr, reg) of the K models
+_GRID_ITERS, _GRID_BATCH, _GRID_SEED = 10, 8, 3
+_GRID_TOL = 1e-9  # the same float64 arithmetic as Softmax.train, up to BLAS rounding
+_NOT_WRITTEN = (
+    "optional batched step not written; grid_search trains the configurations one by one"
+)
+
+
+class _Bar:
+    """Stands in for the tqdm bar: counts what ``bar.update(n)`` adds up to."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+
+def _grid_problem(scale: float = 1.0, dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    X = scale * rng.standard_normal((_N, _D))
+    y = rng.permutation(np.arange(_N) % 3)  # C = 3, every class appears
+    return X.astype(dtype), y
+
+
+def _together(X: np.ndarray, y: np.ndarray, num_iters: int) -> tuple[np.ndarray, _Bar]:
+    bar = _Bar()
+    C = int(y.max()) + 1
+    W_all = _tuning._train_together(X, y, _GRID, C, num_iters, _GRID_BATCH, _GRID_SEED, bar)
+    if not isinstance(W_all, np.ndarray) or W_all.shape != (X.shape[1], C * len(_GRID)):
+        got = getattr(W_all, "shape", type(W_all).__name__)
+        raise _Fail(
+            f"returned W_all of shape {got}, expected ({X.shape[1]}, {C * len(_GRID)}): the "
+            f"K = {len(_GRID)} models' (D, C) weights side by side"
+        )
+    return W_all, bar
+
+
+def _solo(X: np.ndarray, y: np.ndarray, lr: float, reg: float, num_iters: int) -> np.ndarray:
+    model = _linear.Softmax()
+    model.train(X, y, lr, reg, num_iters, _GRID_BATCH, seed=_GRID_SEED)
+    return model.W
+
+
+def _relative_error(W: np.ndarray, W_solo: np.ndarray) -> float:
+    return float(np.linalg.norm(W - W_solo) / max(np.linalg.norm(W_solo), 1e-300))
+
+
+def _diagnose(X: np.ndarray, y: np.ndarray, W: np.ndarray, lr: float, reg: float) -> str | None:
+    """Name the mistake when W is what Softmax.train gives with other hyperparameters."""
+    B = _GRID_BATCH
+    candidates = []  # (lr, reg) that Softmax.train would need to give W, and what it means
+    for lr_j in sorted({c[0] for c in _GRID} - {lr}):
+        hint = (
+            f"it trained with learning rate {lr_j:g}, another model's: each model's C columns "
+            "step with its own learning rate"
+        )
+        candidates.append((lr_j, reg, hint))
+    if reg:
+        hint = "it trained as if reg were 0: add each model's own 2 * reg * W to its gradient"
+        candidates.append((lr, 0.0, hint))
+    for reg_j in sorted({c[1] for c in _GRID} - {reg, 0.0}):
+        hint = f"it trained with reg {reg_j:g}, another model's: each model has its own reg"
+        candidates.append((lr, reg_j, hint))
+    if reg:
+        rule = "the gradient of reg * sum(W**2) is 2 * reg * W"
+        candidates.append((lr, reg / 2, f"the reg term of the gradient is half: {rule}"))
+        candidates.append((lr, 2 * reg, f"the reg term of the gradient is doubled: {rule}"))
+    # Scaling the data term by B is the same step as lr * B with reg / B.
+    hint = f"the gradient is batch_size = {B} times too big: average it over the minibatch"
+    candidates.append((lr * B, reg / B, hint))
+    hint = f"the gradient is batch_size = {B} times too small: divide by batch_size only once"
+    candidates.append((lr / B, reg * B, hint))
+    for lr_j, reg_j, hint in candidates:
+        if _relative_error(W, _solo(X, y, lr_j, reg_j, _GRID_ITERS)) <= 1e-6:
+            return hint
+    return None
+
+
+def _compare_with_solo(X: np.ndarray, y: np.ndarray, W_all: np.ndarray, tol: float) -> None:
+    C = int(y.max()) + 1
+    for k, (lr, reg) in enumerate(_GRID):
+        W = W_all[:, k * C : (k + 1) * C]
+        error = _relative_error(W, _solo(X, y, lr, reg, _GRID_ITERS))
+        if error <= tol:
+            continue
+        said = (
+            f"configuration (lr={lr:g}, reg={reg:g}) differs from Softmax().train with the "
+            f"same seed (relative error {error:.2g})"
+        )
+        hint = _diagnose(X, y, W, lr, reg) or (
+            "draw one minibatch per step with rng, as Softmax.train does; does each model "
+            "use its own columns (k*C to k*C + C - 1), its own softmax over its C scores, "
+            "its own learning rate and reg?"
+        )
+        raise _Fail(f"{said}: {hint}")
+
+
+def _check_grid_search() -> str:
+    X, y = _grid_problem()
+    K = len(_GRID)
+    try:
+        W_all, bar = _together(X, y, _GRID_ITERS)
+    except NotImplementedError:  # grid_search falls back to Softmax.train; nothing to check
+        return _NOT_WRITTEN
+    if not np.array_equal(_together(X, y, _GRID_ITERS)[0], W_all):
+        raise _Fail(
+            "two runs with the same seed gave different weights: draw each minibatch with "
+            "rng, the generator seeded with seed, not with np.random"
+        )
+    # The oracle is your Softmax.train: it has to be right before it can judge.
+    for name, prerequisite in (
+        ("softmax_loss_vectorized", _check_vectorized),
+        ("train", _check_train),
+    ):
+        try:
+            prerequisite()
+        except Exception as error:
+            raise _Fail(
+                f'this check compares with your Softmax.train, but check("{name}") does not '
+                "pass yet: make it pass first"
+            ) from error
+    if np.array_equal(W_all, np.tile(_solo(X, y, 1.0, 0.0, 0), (1, K))):
+        raise _Fail(
+            "W_all never changed: step W_all itself, every model's columns, each iteration"
+        )
+    _compare_with_solo(X, y, W_all, _GRID_TOL)
+
+    X_big, _ = _grid_problem(scale=1e6)  # initial scores in the thousands
+    W_big, _ = _together(X_big, y, 1)
+    if not np.all(np.isfinite(W_big)):
+        raise _Fail(
+            "W_all has inf or nan when the scores are large (thousands): subtract each "
+            "model's maximum score from its scores before np.exp"
+        )
+
+    X32, _ = _grid_problem(dtype=np.float32)
+    W32, _ = _together(X32, y, _GRID_ITERS)
+    if W32.dtype != np.float32:
+        raise _Fail(
+            f"float32 data gave a {W32.dtype} W_all: keep the step in X.dtype (a float64 "
+            "array, of learning rates say, upcasts what it multiplies)"
+        )
+    _compare_with_solo(X32, y, W32, 1e-4)
+
+    if bar.n != K * _GRID_ITERS:
+        raise _Fail(
+            f"the progress bar advanced by {bar.n} over {_GRID_ITERS} steps of K = {K} "
+            f"models, expected {K * _GRID_ITERS}: advance it by K once per step (bar.update)"
+        )
+    return (
+        f"each of {K} configurations ends with the weights of Softmax().train with the "
+        "same seed, in float64 and float32; stable at huge scores; the bar advances K per step"
+    )
+
+
 CHECKS: dict[str, Callable[[], str]] = {
     "softmax_loss_naive": _check_naive,
     "softmax_loss_vectorized": _check_vectorized,
     "train": _check_train,
     "predict": _check_predict,
+    "grid_search": _check_grid_search,  # last: optional, and its oracle is Softmax.train
 }
 
 

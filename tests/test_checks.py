@@ -15,13 +15,14 @@ import textwrap
 
 import pytest
 
-from cs231n import checks
+from cs231n import checks, tuning
 from cs231n.classifiers import linear_classifier, softmax
 
 NAIVE = (softmax, "softmax_loss_naive")
 VECTORIZED = (softmax, "softmax_loss_vectorized")
 TRAIN = (linear_classifier.LinearClassifier, "train")
 PREDICT = (linear_classifier.LinearClassifier, "predict")
+TOGETHER = (tuning, "_train_together")
 
 
 def mutant(owner: object, name: str, old: str, new: str):
@@ -50,8 +51,10 @@ def test_output_is_deterministic(capsys):
     for _ in range(2):
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(*NAIVE, mutant(*NAIVE, "dW += 2 * reg * W", "dW += 0 * W"))
+            mp.setattr(*TOGETHER, mutant(*TOGETHER, "rng.choice(", "np.random.choice("))
             checks.check("softmax_loss_naive")
             checks.check("train")
+            checks.check("grid_search")
         runs.append(capsys.readouterr().out)
     assert runs[0] == runs[1]
 
@@ -159,6 +162,73 @@ MUTANTS = {
         "predict", PREDICT, "y_pred = np.argmax(X @ W, axis=1)", "pass",
         "y_pred is all zeros",
     ),
+    "grid_search: one learning rate for all": (
+        "grid_search", TOGETHER, "np.array([c[0] for c in configs])",
+        "np.array([configs[0][0]] * K)",
+        "configuration (lr=0.2, reg=0) differs from Softmax().train with the same seed "
+        "(relative error", "it trained with learning rate 0.05, another model's",
+    ),
+    "grid_search: no reg": (
+        "grid_search", TOGETHER, "        dW += two_reg * W_all\n", "",
+        "configuration (lr=0.05, reg=0.3) differs", "it trained as if reg were 0",
+    ),
+    "grid_search: one reg for all": (
+        "grid_search", TOGETHER, "np.array([2 * c[1] for c in configs])",
+        "np.array([2 * configs[1][1]] * K)",
+        "configuration (lr=0.05, reg=0) differs", "it trained with reg 0.3, another model's",
+    ),
+    "grid_search: reg without the 2": (
+        "grid_search", TOGETHER, "[2 * c[1] for c in configs]", "[c[1] for c in configs]",
+        "configuration (lr=0.05, reg=0.3) differs", "the reg term of the gradient is half",
+    ),
+    "grid_search: summed over the minibatch": (
+        "grid_search", TOGETHER, "dscores /= batch_size", "dscores /= 1",
+        "configuration (lr=0.05, reg=0) differs",
+        "the gradient is batch_size = 8 times too big: average it over the minibatch",
+    ),
+    "grid_search: averaged twice": (
+        "grid_search", TOGETHER, "dscores /= batch_size", "dscores /= batch_size**2",
+        "the gradient is batch_size = 8 times too small",
+    ),
+    "grid_search: one softmax over all models": (
+        "grid_search", TOGETHER, "exp_scores.sum(axis=2, keepdims=True)",
+        "exp_scores.sum(axis=(1, 2), keepdims=True)",
+        "configuration (lr=0.05, reg=0) differs", "its own softmax over its C scores",
+    ),
+    "grid_search: unseeded minibatches": (
+        "grid_search", TOGETHER, "rng.choice(", "np.random.choice(",
+        "two runs with the same seed gave different weights", "not with np.random",
+    ),
+    "grid_search: batches drawn unlike Softmax.train": (
+        "grid_search", TOGETHER, "rng.choice(num_train, batch_size, replace=True)",
+        "rng.permutation(num_train)[:batch_size]",
+        "configuration (lr=0.05, reg=0) differs",
+        "draw one minibatch per step with rng, as Softmax.train does",
+    ),
+    "grid_search: W_all never stepped": (
+        "grid_search", TOGETHER, "W_all -= dW", "W_all - dW", "W_all never changed",
+    ),
+    "grid_search: no max shift": (
+        "grid_search", TOGETHER, "scores -= scores.max(axis=2, keepdims=True)", "scores -= 0",
+        "W_all has inf or nan when the scores are large", "subtract each model's maximum",
+    ),
+    "grid_search: float64 step": (
+        "grid_search", TOGETHER, "W_all -= dW", "W_all = W_all - dW.astype(np.float64)",
+        "float32 data gave a float64 W_all",
+    ),
+    "grid_search: progress bar": (
+        "grid_search", TOGETHER, "bar.update(K)", "bar.update(1)",
+        "the progress bar advanced by 10 over 10 steps of K = 4 models, expected 40: "
+        "advance it by K once per step",
+    ),
+    "grid_search: wrong shape": (
+        "grid_search", TOGETHER, "    return W_all", "    return W_all.T",
+        "returned W_all of shape (12, 5), expected (5, 12)",
+    ),
+    "grid_search: crash": (
+        "grid_search", TOGETHER, "dW = X_batch.T @ dscores", "dW = X_batch @ dscores",
+        "your code raised ValueError", "(in _train_together, tuning.py line",
+    ),
 }  # fmt: skip
 
 
@@ -207,6 +277,40 @@ def test_vectorized_check_runs_while_naive_is_a_stub(monkeypatch, capsys):
 
     monkeypatch.setattr(softmax, "softmax_loss_naive", stub)
     assert checks.check("softmax_loss_vectorized") is True
+
+
+def test_grid_search_passes_while_the_optional_step_is_not_written(monkeypatch, capsys):
+    # What the student edition ships: the block raises, grid_search falls back.
+    def stub(*args, **kwargs):
+        raise NotImplementedError("_train_together: optional: train all configurations at once")
+
+    monkeypatch.setattr(tuning, "_train_together", stub)
+    # Softmax.train may still be a stub too: the optional check must not depend on it.
+    monkeypatch.setattr(*TRAIN, stub)
+    assert checks.check("grid_search") is True
+    assert capsys.readouterr().out == (
+        "PASS grid_search: optional batched step not written; grid_search trains the "
+        "configurations one by one\n"
+    )
+
+
+def test_grid_search_needs_a_working_softmax_train_to_compare_with(monkeypatch, capsys):
+    monkeypatch.setattr(*TRAIN, mutant(*TRAIN, "self.W -= learning_rate * grad", "self.W -= grad"))
+    assert checks.check("grid_search") is False
+    assert capsys.readouterr().out == (
+        'FAIL grid_search: this check compares with your Softmax.train, but check("train") '
+        "does not pass yet: make it pass first\n"
+    )
+
+
+def test_grid_search_accepts_a_different_but_correct_batched_step(monkeypatch, capsys):
+    # Any correct step passes, not just the reference's: here, one Softmax.train per model.
+    def one_by_one(X, y, configs, num_classes, num_iters, batch_size, seed, bar):
+        return tuning._train_one_by_one(X, y, configs, num_iters, batch_size, seed, bar)
+
+    monkeypatch.setattr(tuning, "_train_together", one_by_one)
+    assert checks.check("grid_search") is True
+    assert capsys.readouterr().out.startswith("PASS grid_search: each of 4 configurations")
 
 
 def test_unknown_check_names_the_choices():
