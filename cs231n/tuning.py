@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .classifiers.linear_classifier import Softmax, _check_X_y
+from .classifiers.linear_classifier import Softmax, _check_X_y, initial_weights
 
 
 def grid_search(
@@ -196,7 +196,7 @@ def _train_together(
     dim = X.shape[1]
     K, C = len(configs), num_classes
     rng = np.random.default_rng(seed)
-    W0 = (0.001 * rng.standard_normal((dim, C))).astype(X.dtype)
+    W0 = initial_weights(rng, dim, C, X.dtype)
     W_all = np.tile(W0, (1, K))  # (D, C*K); model k owns columns k*C ... k*C + C - 1
 
     #############################################################################

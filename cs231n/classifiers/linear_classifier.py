@@ -61,7 +61,7 @@ class LinearClassifier(abc.ABC):
         num_classes = int(y.max()) + 1  # y takes values 0...C-1
         rng = np.random.default_rng(seed)
         if self.W is None:
-            self.W = (0.001 * rng.standard_normal((dim, num_classes))).astype(X.dtype)
+            self.W = initial_weights(rng, dim, num_classes, X.dtype)
         elif self.W.shape[0] != dim:
             raise ValueError(f"X has {dim} columns but the existing W has {self.W.shape[0]} rows")
 
@@ -180,6 +180,17 @@ class LinearClassifier(abc.ABC):
                 f"this {type(self).__name__} has no weights yet: call train() or load() first"
             )
         return self.W
+
+
+def initial_weights(
+    rng: np.random.Generator, dim: int, num_classes: int, dtype: np.dtype
+) -> np.ndarray:
+    """The (dim, num_classes) starting W of :meth:`LinearClassifier.train`: 0.001 * N(0, 1).
+
+    It is the first draw ``train`` makes from its ``rng``; ``cs231n.tuning.grid_search``
+    makes the same draw so that its models start where solo training starts.
+    """
+    return (0.001 * rng.standard_normal((dim, num_classes))).astype(dtype)
 
 
 class Softmax(LinearClassifier):
