@@ -117,6 +117,7 @@ class Dataset:
 # length. numpy's reconstruction code never sees anything from the file.
 
 _MAX_FILE_BYTES = 256 * 2**20  # a real batch is 31 MB
+_MAX_OPCODES = 500_000  # a real batch has 30,100: this bounds the time a file takes
 # the only names a CIFAR-10 pickle refers to; numpy 2 renamed numpy.core to numpy._core
 _GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): "_reconstruct",
@@ -204,6 +205,12 @@ class _PickleReader:
         self.pos += n
         return self.view[self.pos - n : self.pos]
 
+    def byte(self) -> int:
+        if self.pos >= len(self.raw):
+            raise self.corrupt("it ends in the middle of an opcode")
+        self.pos += 1
+        return self.raw[self.pos - 1]
+
     def number(self, fmt: str) -> int:
         return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
 
@@ -250,21 +257,21 @@ class _PickleReader:
     def load(self) -> object:
         """Run the pickle to its STOP and return the object it built."""
         raw, stack = self.raw, self.stack
-        while True:
+        for _ in range(_MAX_OPCODES):
             if self.pos >= len(raw):
                 raise self.corrupt("it ends before its STOP opcode")
             op = raw[self.pos]
             self.pos += 1
             if op == 0x4B:  # K BININT1
-                stack.append(self.number("<B"))
+                stack.append(self.byte())
             elif op == 0x71:  # q BINPUT
-                self.memo[self.number("<B")] = self._peek()
+                self.memo[self.byte()] = self._peek()
             elif op == 0x55:  # U SHORT_BINSTRING: a Python 2 str
-                stack.append(self.binary(self.number("<B")))
+                stack.append(self.binary(self.byte()))
             elif op == 0x94:  # MEMOIZE
                 self.memo[len(self.memo)] = self._peek()
             elif op == 0x8C:  # SHORT_BINUNICODE
-                stack.append(self.unicode(self.number("<B")))
+                stack.append(self.unicode(self.byte()))
             elif op == 0x28:  # ( MARK
                 self.marks.append(stack)
                 self.stack = stack = []
@@ -294,7 +301,7 @@ class _PickleReader:
             elif op == 0x4A:  # J BININT
                 stack.append(self.number("<i"))
             elif op == 0x8A:  # LONG1: a Python 2 long
-                n = self.number("<B")
+                n = self.byte()
                 if n > 8:
                     raise self.fail(f"an integer of {n} bytes; CIFAR-10 files hold none")
                 stack.append(int.from_bytes(self.take(n), "little", signed=True))
@@ -343,7 +350,7 @@ class _PickleReader:
                     raise self.corrupt("BUILD with nothing to build")
                 self.build(stack[-1], state)
             elif op == 0x80 and self.pos == 1:  # PROTO, first opcode only
-                if self.number("<B") > 5:
+                if self.byte() > 5:
                     raise self.fail("a pickle protocol above 5, which does not exist")
             elif op == 0x95:  # FRAME: only a hint for buffering
                 self.number("<Q")
@@ -353,6 +360,10 @@ class _PickleReader:
                 name = pickletools.code2op.get(chr(op))
                 what = f"opcode {name.name}" if name else f"byte {op:#04x}, not an opcode"
                 raise self.fail(f"{what}, which CIFAR-10 files never use")
+        raise self.fail(
+            f"more than {_MAX_OPCODES} pickle opcodes; a CIFAR-10 batch of 10,000 images "
+            "has 30,100"
+        )
 
     def _peek(self) -> object:
         if not self.stack:
@@ -380,6 +391,7 @@ class _PickleReader:
             return _Array()
         if func.name == "_frombuffer" and len(args) in (4, 5):  # protocol 5
             buf, dtype, shape, order, *axis_order = args
+            order = order.decode("latin1") if type(order) is bytes else order
             if order not in ("C", "F") or axis_order not in ([], [None]):
                 raise self.fail("_frombuffer with an order other than 'C' or 'F'")
             return _Array(self.array(shape, dtype, order == "F", buf))
@@ -410,10 +422,15 @@ class _PickleReader:
             target.value = self.array(shape, dtype, fortran, data)
             self.unbuilt -= 1
         else:
-            kind = type(target).__name__.lstrip("_")
+            if type(target) is _Global:
+                what = f"numpy's {target.name}"
+            elif type(target) in (_Array, _Dtype):
+                what = f"a{'n array' if type(target) is _Array else ' dtype'} already built"
+            else:
+                what = f"a {type(target).__name__}"
             raise self.fail(
-                f"BUILD on a {kind} that is not a fresh numpy array or dtype; a CIFAR-10 "
-                "file only builds the arrays it makes"
+                f"BUILD on {what}; a CIFAR-10 file only builds the fresh arrays and dtypes "
+                "it makes"
             )
 
     def byte_order(self, target: _Dtype, state: object) -> str:
@@ -510,7 +527,9 @@ def _labels(value: object, n: int, path: Path) -> np.ndarray:
     """``labels`` as (n,) int64 in 0..9: a flat list of ints, or a 1-D integer array."""
     if isinstance(value, np.ndarray):  # only ever an array this module built
         if value.ndim != 1:
-            raise UnsafePickleError(f"{path}: 'labels' should be 1-D; its shape is {value.shape}")
+            raise UnsafePickleError(
+                f"{path}: 'labels' should be 1-D; its shape is {value.shape}. {_REMEDY}."
+            )
         found = len(value)
         lo, hi = (int(value.min()), int(value.max())) if found else (0, 0)
     elif type(value) is list:
