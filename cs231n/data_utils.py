@@ -254,7 +254,7 @@ class _PickleReader:
                 raise self.fail(f"a dict key is a {type(key).__name__}, not text")
             target[key] = value
 
-    def load(self) -> object:
+    def run(self) -> object:
         """Run the pickle to its STOP and return the object it built."""
         raw, stack = self.raw, self.stack
         for _ in range(_MAX_OPCODES):
@@ -509,7 +509,7 @@ def _unpickle(path: Path) -> dict:
             f"it is truncated or corrupt. {_REMEDY}."
         )
     try:
-        obj = _PickleReader(raw).load()
+        obj = _PickleReader(raw).run()
     except UnsafePickleError as err:
         raise UnsafePickleError(f"{path}: refused to load: {err}. {_REMEDY}.") from None
     if type(obj) is not dict:
@@ -641,6 +641,8 @@ def load_CIFAR10(
     root = Path(ROOT)
     problem = _cifar_folder_problem(root)
     if problem:
+        if not root.is_dir():
+            problem += f" {_GET_CIFAR[0].upper()}{_GET_CIFAR[1:]}."
         raise FileNotFoundError(problem)
     names = [f"data_batch_{b}" for b in range(1, 6)]
     batches = [_read_cifar_batch(root / name) for name in names]  # raw uint8: 150 MB
@@ -660,12 +662,11 @@ _BATCH_FILES = [*(f"data_batch_{b}" for b in range(1, 6)), "test_batch"]
 def _cifar_folder_problem(root: Path) -> str | None:
     """What is wrong with ``root`` as a ``cifar-10-batches-py`` folder, or None."""
     if not root.exists():
-        return f"CIFAR-10 folder {root} not found: {_GET_CIFAR}."
+        return f"CIFAR-10 folder {root} not found."
     if not root.is_dir():
         return (
             f"{root} is a file, not a folder: CIFAR-10 is read from the cifar-10-batches-py "
-            f"folder that holds data_batch_1 ... test_batch. {_GET_CIFAR[0].upper()}"
-            f"{_GET_CIFAR[1:]}."
+            "folder that holds data_batch_1 ... test_batch."
         )
     missing = [name for name in _BATCH_FILES if not (root / name).exists()]
     if len(missing) < len(_BATCH_FILES):
@@ -818,6 +819,8 @@ def _cifar10_dir_message(value: str, folder: Path, problem: str) -> str:
         if from_repo.is_dir() and _cifar_folder_problem(from_repo) is None:
             message += f": from the repository it is CIFAR10_DIR={from_repo}"
         message += "."
+    elif not folder.is_dir():
+        message += " Set it to a cifar-10-batches-py folder."
     return message + " Or unset CIFAR10_DIR to use datasets/ (or the bundled Fashion-MNIST)."
 
 

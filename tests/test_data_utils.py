@@ -14,6 +14,7 @@ import pickle
 import pickletools
 import shutil
 import struct
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -323,6 +324,70 @@ def test_missing_batch_file_is_named(tmp_path):
         load_CIFAR10(folder)
 
 
+def test_an_emptied_batch_is_reported_as_empty(tmp_path):
+    folder = write_cifar_folder(tmp_path, n_per_batch=2, n_test=2)
+    (folder / "data_batch_3").write_bytes(b"")
+    with pytest.raises(ValueError) as err:
+        load_CIFAR10(folder)
+    message = str(err.value)
+    assert message.startswith(f"{folder / 'data_batch_3'} is empty (0 bytes)"), message
+    assert "./get_datasets.sh" in message
+
+
+@pytest.mark.parametrize("protocol", [3, 4, 5])
+def test_fortran_order_and_big_endian_arrays_load(tmp_path, protocol):
+    # Python 3 re-saves may hold a Fortran-order data array (protocol 5 writes it through
+    # _frombuffer with order 'F') and labels as a big-endian integer array
+    data = hand_made_rows(3)
+    labels = np.array([9, 0, 4], dtype=">i2")
+    path = tmp_path / "b"
+    path.write_bytes(
+        pickle.dumps({"data": np.asfortranarray(data), "labels": labels}, protocol=protocol)
+    )
+    X, y = load_CIFAR_batch(path)
+    assert y.dtype == np.int64 and y.tolist() == [9, 0, 4]
+    assert X[2, 7, 30, 1] == pixel(2, 7, 30, 1) and X[0, 0, 0, 0] == pixel(0, 0, 0, 0)
+
+
+def test_loading_never_calls_numpys_reconstruction_or_the_stock_unpickler(tmp_path):
+    # A profiler sees every call the loader makes from Python: numpy's pickle helpers
+    # (_reconstruct, _frombuffer, __setstate__) and pickle's own load never appear, and
+    # np.frombuffer, which builds the arrays, does (so the profiler does see C calls)
+    data = hand_made_rows(2)
+    py2 = write_cifar_batch(tmp_path / "py2", data, [1, 2])
+    py3 = tmp_path / "py3"
+    py3.write_bytes(pickle.dumps({b"data": data, b"labels": [1, 2]}, protocol=5))
+    for path in (py2, py3):
+        called: set[str] = set()
+
+        def profile(frame, event, arg, called=called):
+            if event == "c_call":
+                called.add(arg.__name__)
+            elif event == "call":
+                called.add(frame.f_code.co_name)
+
+        sys.setprofile(profile)
+        try:
+            X, y = load_CIFAR_batch(path)
+        finally:
+            sys.setprofile(None)
+        assert y.tolist() == [1, 2] and X[1, 4, 9, 2] == pixel(1, 4, 9, 2)
+        assert "frombuffer" in called
+        forbidden = {"_reconstruct", "_frombuffer", "__setstate__", "load", "loads", "Unpickler"}
+        assert not called & forbidden, called & forbidden
+
+
+@pytest.mark.parametrize(
+    "names",
+    [["cat"] * 9, [["cat"]] * 10, ["x" * 200] * 10, "0123456789", [""] * 10],
+)
+def test_bad_label_names_in_batches_meta_are_refused(tmp_path, names):
+    folder = write_cifar_folder(tmp_path, n_per_batch=1, n_test=1)
+    (folder / "batches.meta").write_bytes(py2_dumps({Py2Str("label_names"): names}))
+    with pytest.raises(ValueError, match="'label_names' should be a list of 10 short names"):
+        data_utils._cifar10_class_names(folder)
+
+
 # --------------------------------------------------------------------------------------
 # Fashion-MNIST (bundled) and IDX parsing
 # --------------------------------------------------------------------------------------
@@ -476,6 +541,72 @@ def test_explicit_names_and_environment(fake_repo, monkeypatch, capsys):
     assert ds.name == "fashion-mnist" and ds.reason == "CS231N_DATASET=fashion-mnist"
     assert load_dataset("cifar10", verbose=False).name == "cifar10"  # the argument wins
     assert capsys.readouterr().out == ""
+
+
+def _cifar10_dir_error(monkeypatch, value: str, dataset: str) -> str:
+    monkeypatch.setenv("CIFAR10_DIR", value)
+    monkeypatch.setenv("CS231N_DATASET", dataset)
+    with pytest.raises(FileNotFoundError) as err:
+        load_dataset(verbose=False)
+    return str(err.value)
+
+
+@pytest.mark.parametrize("dataset", ["auto", "cifar10"])
+def test_cifar10_dir_at_the_datasets_root_or_home_says_so(
+    fake_repo, tmp_path, monkeypatch, dataset
+):
+    # Neither is an incomplete CIFAR-10 folder, and neither must be deleted
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("keep me")
+    monkeypatch.setenv("HOME", str(home))
+    for value, where in [(str(fake_repo), fake_repo), ("~", home)]:
+        message = _cifar10_dir_error(monkeypatch, value, dataset)
+        assert f"CIFAR10_DIR is set to {value!r}" in message
+        assert f"{where} holds none of the CIFAR-10 batch files" in message, message
+        assert "incomplete" not in message and "Delete" not in message, message
+    folder = write_cifar_folder(fake_repo)
+    message = _cifar10_dir_error(monkeypatch, str(fake_repo), dataset)
+    assert f"point at that folder itself, {folder}" in message, message
+    assert (home / "notes.txt").exists() and (folder / "data_batch_1").exists()
+
+
+@pytest.mark.parametrize("dataset", ["auto", "cifar10"])
+def test_cifar10_dir_naming_a_file_says_it_is_a_file(fake_repo, tmp_path, monkeypatch, dataset):
+    path = write_cifar_batch(tmp_path / "data_batch_1", hand_made_rows(1), [1])
+    message = _cifar10_dir_error(monkeypatch, str(path), dataset)
+    assert f"{path} is a file, not a folder" in message, message
+    assert "does not exist" not in message and "not found" not in message
+
+
+def test_relative_cifar10_dir_says_where_it_was_resolved(fake_repo, tmp_path, monkeypatch):
+    # The notebook's kernel runs in notebooks/: a path relative to the repository fails
+    # there, and the message says against which folder it was resolved and what to set
+    folder = write_cifar_folder(fake_repo, n_per_batch=1, n_test=1)
+    notebooks = fake_repo.parent / "notebooks"
+    notebooks.mkdir()
+    monkeypatch.chdir(notebooks)
+    message = _cifar10_dir_error(monkeypatch, "datasets/cifar-10-batches-py", "auto")
+    assert "relative path" in message and f"current folder {notebooks}" in message, message
+    assert f"giving {notebooks / 'datasets/cifar-10-batches-py'}" in message, message
+    assert f"CIFAR10_DIR={folder}" in message, message
+    monkeypatch.chdir(fake_repo.parent)  # from the repository the same value works
+    assert load_dataset(verbose=False).name == "cifar10"
+
+
+def test_incomplete_folders_get_the_right_remedy(fake_repo, tmp_path, monkeypatch):
+    mine = write_cifar_folder(tmp_path / "mine", n_per_batch=1, n_test=1)
+    (mine / "data_batch_4").unlink()
+    message = _cifar10_dir_error(monkeypatch, str(mine), "auto")
+    assert f"{mine} is an incomplete CIFAR-10 folder: it lacks data_batch_4" in message
+    assert "rm -r" not in message  # a folder the user keeps elsewhere is not ours to delete
+    monkeypatch.delenv("CIFAR10_DIR")
+    default = write_cifar_folder(fake_repo, n_per_batch=1, n_test=1)
+    (default / "test_batch").unlink()
+    with pytest.raises(FileNotFoundError) as err:
+        load_dataset(verbose=False)
+    assert "lacks test_batch" in str(err.value)
+    assert "rm -r datasets/cifar-10-batches-py" in str(err.value)
 
 
 @pytest.mark.parametrize("name", ["mnist", "cifar100", "fashion_mnist"])
