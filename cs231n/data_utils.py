@@ -13,8 +13,10 @@ Two datasets, one interface (``load_dataset``):
 downloaded and the bundled Fashion-MNIST otherwise; ``cifar10`` or ``fashion-mnist``
 insist on one.
 
-The CIFAR-10 batches are Python 2 pickles. Unpickling can run arbitrary code, so
-they are read with an unpickler that builds numpy arrays and nothing else.
+The CIFAR-10 batches are Python 2 pickles. Unpickling can run arbitrary code, and
+even numpy's own array helpers can be turned against the process, so the batches are
+read by a small interpreter here that builds uint8 and integer arrays from bytes of
+checked length and refuses everything else with a message naming the file.
 """
 
 from __future__ import annotations
@@ -489,7 +491,8 @@ def _unpickle(path: Path) -> dict:
     Raises ``UnsafePickleError`` (a ValueError) naming the file, what is wrong with it
     and what to do, for anything a real CIFAR-10 file does not hold.
     """
-    with open(path, "rb") as f:
+    # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just below)
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
         info = os.fstat(f.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise UnsafePickleError(

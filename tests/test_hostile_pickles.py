@@ -398,6 +398,9 @@ def write_cases(folder: Path) -> dict[str, tuple[Path, str | None]]:
     zero = folder / "dev_zero"
     zero.symlink_to("/dev/zero")
     files["a symlink to /dev/zero"] = (zero, "not a regular file")
+    fifo = folder / "fifo"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    files["a FIFO with no writer"] = (fifo, "not a regular file")
     huge = folder / "huge"
     with open(huge, "wb") as f:
         f.truncate(300 * 2**20)  # sparse: no disk used
@@ -581,7 +584,9 @@ def test_the_control_batch_is_a_valid_cifar_batch(crafted_files):
     assert row.tolist() == list(range(256)) * 12
 
 
-@pytest.mark.parametrize("name", list(crafted(Path("m"))) + ["a symlink to /dev/zero"])
+@pytest.mark.parametrize(
+    "name", [*crafted(Path("m")), "a symlink to /dev/zero", "a FIFO with no writer"]
+)
 def test_crafted_file_is_refused_cleanly_in_bounded_time_and_memory(crafted_files, reports, name):
     path, expect = crafted_files[name]
     report = reports[name]
