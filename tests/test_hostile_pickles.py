@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+# fork, RLIMIT_AS and /proc/self (for the peak memory) are Linux's; CI runs Linux
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="needs Linux (fork, /proc)")
 REPO = Path(__file__).resolve().parent.parent
 LIMIT_BYTES = 1 << 30  # RLIMIT_AS of each child
 LIMIT_SECONDS = 20
