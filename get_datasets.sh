@@ -181,25 +181,6 @@ fi
 
 # ---- a temporary folder, removed whatever happens ---------------------------------------
 made_datasets=0
-if [[ ! -d "$datasets" ]]; then
-    mkdir "$datasets"
-    made_datasets=1
-fi
-
-# Leftovers of runs that were killed with SIGKILL: the name holds the owner's pid.
-for old in "$datasets"/cifar-10.tmp.*; do
-    [[ -d "$old" && ! -L "$old" ]] || continue
-    pid="${old##*/cifar-10.tmp.}"
-    pid="${pid%%.*}"
-    [[ "$pid" =~ ^[0-9]+$ ]] || continue # not one of ours
-    if ! pid_alive "$pid"; then
-        chmod -R u+rwX -- "$old" 2>/dev/null || true
-        if rm -rf -- "$old" 2>/dev/null; then
-            echo "Removed datasets/${old##*/}, left by an earlier run that was killed."
-        fi
-    fi
-done
-
 tmp=""
 child=""
 placed=0
@@ -235,6 +216,26 @@ trap cleanup EXIT
 trap 'on_signal interrupted 130' INT
 trap 'on_signal "stopped (SIGTERM)" 143' TERM
 trap 'on_signal "stopped (SIGHUP)" 129' HUP
+if [[ ! -d "$datasets" ]]; then
+    if mkdir -- "$datasets" 2>/dev/null; then made_datasets=1; fi
+    [[ -d "$datasets" ]] || fail "cannot create $datasets" \
+        "Check that you may write in $here, and run ./get_datasets.sh again."
+fi
+
+# Leftovers of runs that were killed with SIGKILL: the name holds the owner's pid.
+for old in "$datasets"/cifar-10.tmp.*; do
+    [[ -d "$old" && ! -L "$old" ]] || continue
+    pid="${old##*/cifar-10.tmp.}"
+    pid="${pid%%.*}"
+    [[ "$pid" =~ ^[0-9]+$ ]] || continue # not one of ours
+    if ! pid_alive "$pid"; then
+        chmod -R u+rwX -- "$old" 2>/dev/null || true
+        if rm -rf -- "$old" 2>/dev/null; then
+            echo "Removed datasets/${old##*/}, left by an earlier run that was killed."
+        fi
+    fi
+done
+
 # the name matches datasets/*.tmp* in .gitignore; the pid marks whose it is
 tmp="$(mktemp -d "$datasets/cifar-10.tmp.$$.XXXXXX")"
 archive="$tmp/cifar-10-python.tar.gz"
@@ -380,6 +381,8 @@ expands_to="$(
 if ((expands_to > stream_cap)); then
     bad_archive "it expands to more than $stream_cap bytes (CIFAR-10 is about 186 MB)"
 fi
+gnu_tar=0
+if tar --version 2>/dev/null | grep -q GNU; then gnu_tar=1; fi
 tar_list() { LC_ALL=C tar --numeric-owner "$@" -zf "$archive" 2>/dev/null; }
 names="$(tar_list -t)" || bad_archive "tar cannot list it (not a .tar.gz?)"
 long="$(tar_list -tv)" || bad_archive "tar cannot list it (not a .tar.gz?)"
@@ -400,7 +403,11 @@ while IFS= read -r name && IFS= read -r line <&3; do
     "$folder"/?*) base="${name#"$folder"/}" ;;
     *) bad_archive "member '$name' is outside $folder/" ;;
     esac
-    read -r mode _ size _ <<<"$line"
+    if ((gnu_tar)); then # mode uid/gid size date time name
+        read -r mode _ size _ <<<"$line"
+    else # bsdtar (macOS): mode links uid gid size ...
+        read -r mode _ _ _ size _ <<<"$line"
+    fi
     case "$mode" in
     -* | d*) ;; # regular files and folders only: no links, devices or fifos
     *) bad_archive "it holds a link or special file ('$name', type '${mode:0:1}')" ;;

@@ -18,7 +18,6 @@ import shutil
 import signal
 import socket
 import stat
-import struct
 import subprocess
 import sys
 import tarfile
@@ -582,6 +581,19 @@ def test_trickle_is_reported_as_a_stall(kit, server, good_archive, downloader):
     assert server.bytes_sent < len(good_archive)
 
 
+@pytest.mark.parametrize("downloader", DOWNLOADERS)
+def test_silent_server_is_a_stall_not_no_connection(kit, good_archive, downloader):
+    # the kernel completes the handshake for a listener that never accepts or answers
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/c.tgz"
+        before = listing(kit / "datasets")
+        result = run_script(kit, url, md5_of(good_archive), downloader, CIFAR10_STALL_SECONDS="2")
+    assert_failed_cleanly(result, kit, before, "stalled", "after 0 bytes")
+    assert "no connection" not in result.stderr and "refused" not in result.stderr
+
+
 @pytest.mark.parametrize("variable", ["CIFAR10_MAX_BYTES", "CIFAR10_STALL_SECONDS"])
 def test_bad_limits_are_named(kit, server, good_archive, variable):
     before = listing(kit / "datasets")
@@ -748,7 +760,10 @@ PAIRS = 10
 
 @pytest.mark.parametrize(
     "lock",
-    [pytest.param(True, marks=pytest.mark.skipif("flock" not in OPTIONAL_TOOLS, reason="")), False],
+    [
+        pytest.param(True, marks=pytest.mark.skipif("flock" not in OPTIONAL_TOOLS, reason="")),
+        False,
+    ],
     ids=["flock", "without-flock"],
 )
 def test_concurrent_runs_never_nest(tmp_path, server, good_archive, fixture_folder, lock):
