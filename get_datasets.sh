@@ -71,8 +71,9 @@ official=0
 if [[ "$md5" == "$official_md5" ]]; then official=1; fi
 
 positive_int() { # positive_int NAME VALUE MAX
-    [[ "$2" =~ ^[0-9]{1,10}$ ]] && ((10#$2 >= 1 && 10#$2 <= $3)) ||
+    if ! [[ "$2" =~ ^[0-9]{1,10}$ ]] || ((10#$2 < 1 || 10#$2 > $3)); then
         fail "$1=$2 is not a whole number from 1 to $3" "Unset it for the default."
+    fi
 }
 if ((official)); then max_bytes="${CIFAR10_MAX_BYTES:-$official_bytes}"; else
     max_bytes="${CIFAR10_MAX_BYTES:-200000000}"
@@ -246,7 +247,7 @@ if command -v curl >/dev/null 2>&1; then
     tool=curl
     # --max-filesize refuses a too-long Content-Length at once; ulimit below stops a
     # response that has none. --speed-*: the stall limit, also watched below.
-    download=(curl --fail --location --silent --show-error --proto-redir =http,https
+    download=(curl --fail --location --silent --show-error --proto-redir "=http,https"
         --connect-timeout 30 --max-filesize "$max_bytes"
         --speed-limit "$min_rate" --speed-time "$stall_seconds"
         --write-out '%{http_code} %{time_connect}' --output "$archive" "$url")

@@ -127,7 +127,7 @@ class Server:
 
     Modes: "full" (default), "half" (promise all, send half, hang up), "slow" (about
     10 kB/s), "trickle" (about 2 kB/s), "endless" (no Content-Length, zeros without end),
-    "late" (the whole file after a 0.3 s pause, so that concurrent runs overlap).
+    "late" (the whole file after a 0.2 s pause, so that concurrent runs overlap).
     """
 
     def __init__(self) -> None:
@@ -159,7 +159,7 @@ class Server:
                     if mode == "full":
                         self.wfile.write(body)
                     elif mode == "late":
-                        server.stop.wait(0.3)
+                        server.stop.wait(0.2)
                         self.wfile.write(body)
                     elif mode == "half":
                         self.wfile.write(body[: len(body) // 2])
@@ -744,15 +744,31 @@ def test_next_run_removes_what_a_killed_run_left(kit, server, good_archive, down
 @pytest.mark.skipif("flock" not in OPTIONAL_TOOLS, reason="needs flock(1)")
 def test_second_run_waits_for_the_first(kit, server, good_archive):
     server.files["c.tgz"] = good_archive
-    with open(kit / "get_datasets.sh") as held:  # what a running first run holds
-        fcntl.flock(held, fcntl.LOCK_EX)
-        proc = start_script(kit, server.url("c.tgz"), md5_of(good_archive))
-        time.sleep(0.5)
-        assert proc.poll() is None and server.requests == []  # it waits, asks nothing
-        fcntl.flock(held, fcntl.LOCK_UN)
-        stdout, stderr = finish(proc)
-    assert proc.returncode == 0, stderr
-    assert "Another ./get_datasets.sh is running" in stdout and "ready" in stdout
+    out = kit.parent / "out.txt"
+    with open(kit / "get_datasets.sh") as held, open(out, "w") as sink:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what a running first run holds
+        proc = subprocess.Popen(
+            [str(kit / "get_datasets.sh")],
+            cwd=elsewhere_of(kit),
+            env=script_env(kit.parent, server.url("c.tgz"), md5_of(good_archive), DOWNLOADERS[0]),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while "Another" not in out.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.2)
+            assert proc.poll() is None and server.requests == []  # it waits, asks nothing
+            fcntl.flock(held, fcntl.LOCK_UN)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = out.read_text()
+    assert proc.returncode == 0, text
+    assert "Another ./get_datasets.sh is running" in text and "ready" in text
 
 
 PAIRS = 10
