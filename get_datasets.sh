@@ -128,7 +128,7 @@ folder_problem() {
             return
         fi
         if ((official)) && ((size != $(official_size "$f"))); then
-            echo "$f is $size bytes, but CIFAR-10's is $(official_size "$f") (damaged or replaced?)"
+            echo "$f is $size bytes where CIFAR-10's is $(official_size "$f") (damaged, or not CIFAR-10)"
             return
         fi
         # every pickle ends with the STOP opcode '.': anything else was cut short
@@ -280,11 +280,17 @@ child=$!
 stalled=0
 window_start=$SECONDS
 window_size=0
+tick=0.05 # short at first, so that a small download is not kept waiting
 while kill -0 "$child" 2>/dev/null; do
-    sleep 0.2
+    sleep "$tick"
+    if ((SECONDS - window_start > 1)); then tick=0.2; fi
     size="$(size_of "$archive")"
     if [[ -t 2 ]]; then
-        printf '\r  %d of %d MB ' $((size / 1000000)) $((max_bytes / 1000000)) >&2
+        if ((official)); then
+            printf '\r  %d of %d MB ' $((size / 1000000)) $((official_bytes / 1000000)) >&2
+        else
+            printf '\r  %d MB ' $((size / 1000000)) >&2
+        fi
     fi
     if ((SECONDS - window_start >= stall_seconds)); then
         if ((size - window_size < min_rate * (SECONDS - window_start))); then
@@ -304,6 +310,7 @@ size="$(size_of "$archive")"
 
 if ((status != 0 || stalled)) || ((size > max_bytes)); then
     said="$(grep -v '^ *$' "$log" 2>/dev/null | tail -n 1 || true)"
+    said="${said#"$tool": }"
     read -r http_code time_connect <"$tmp/curl.out" 2>/dev/null || true
     advice="Check your connection (offline, or behind a proxy?) and run ./get_datasets.sh
   again: it starts from scratch and leaves nothing behind when it fails."
