@@ -63,7 +63,7 @@ fail() {
     # fail WHAT [WHAT TO DO...]: print an error and its remedies, exit 1
     printf 'get_datasets.sh: error: %s\n' "$1" >&2
     shift
-    for line in "$@"; do printf '  %s\n' "$line" >&2; done
+    for line in "$@"; do if [[ -n "$line" ]]; then printf '  %s\n' "$line" >&2; fi; done
     exit 1
 }
 

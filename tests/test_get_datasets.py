@@ -47,6 +47,7 @@ if not DOWNLOADERS or not all(shutil.which(t) for t in TOOLS):
         "get_datasets.sh needs bash, coreutils, tar and curl or wget", allow_module_level=True
     )
 ROOT = os.geteuid() == 0
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 NOBODY = 65534
 # The real files' sizes (see the script): a fixture member over them is refused.
 LARGEST_BATCH = 31035999
@@ -682,6 +683,7 @@ def test_mode_000_folder_as_a_user(open_place, server, good_members, complete):
 # --------------------------------------------------------------------------------------
 
 
+@needs_proc
 @pytest.mark.parametrize("downloader", DOWNLOADERS)
 @pytest.mark.parametrize(
     ("how", "status", "phrase"),
@@ -708,6 +710,7 @@ def test_signal_stops_the_download(kit, server, good_archive, downloader, how, s
     assert server.bytes_sent < len(good_archive)  # it really was cut short
 
 
+@needs_proc
 @pytest.mark.parametrize("downloader", DOWNLOADERS)
 def test_next_run_removes_what_a_killed_run_left(kit, server, good_archive, downloader):
     server.files["c.tgz"] = good_archive
