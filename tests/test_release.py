@@ -28,6 +28,19 @@ from tools.release import notebook as nbsteps
 from tools.release.pysource import END, START, ReleaseError
 
 REPO = Path(__file__).resolve().parents[1]
+GIT_IDENTITY = ("-c", "user.name=Test", "-c", "user.email=test@example.com")
+GIT_IDENTITY += ("-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null")
+
+
+def git(root: Path, *args: str) -> str:
+    """Run git in ``root`` (as a throwaway identity) and return its output."""
+    result = subprocess.run(
+        ["git", *GIT_IDENTITY, "-C", str(root), *args], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 NOTEBOOK = REPO / "notebooks" / "softmax.ipynb"
 needs_notebook = pytest.mark.skipif(
     not NOTEBOOK.exists(),
@@ -255,7 +268,7 @@ def test_malformed_tagged_cells_fail_loudly(cell, message):
 # --- tree steps ---------------------------------------------------------------------------
 
 
-def test_only_allow_listed_files_are_selected(tmp_path):
+def test_only_tracked_allow_listed_files_are_selected(tmp_path):
     shipped = [
         "cs231n/__init__.py",
         "cs231n/classifiers/softmax.py",
@@ -282,16 +295,32 @@ def test_only_allow_listed_files_are_selected(tmp_path):
         "notebooks/.ipynb_checkpoints/softmax-checkpoint.ipynb",
         "notes.txt",
     ]
-    for rel in shipped + left_out:
+    untracked = ["cs231n/scratch_notes.py", "notebooks/draft.ipynb", "datasets/LICENSE.extra"]
+    for rel in shipped + left_out + untracked:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(rel)
     (tmp_path / "get_datasets.sh").chmod(0o755)
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-f", *shipped, *left_out)
     tree = build.select_files(tmp_path)
     assert sorted(tree) == sorted(shipped)
+    assert {rel: f.data.decode() for rel, f in tree.items()} == {rel: rel for rel in shipped}
     assert tree["get_datasets.sh"].executable and not tree["requirements.txt"].executable
-    with_overlay = build.add_overlay(tree)
-    assert with_overlay["Makefile"].data == (build.OVERLAY / "Makefile").read_bytes()
-    assert with_overlay["README.md"].data == (build.OVERLAY / "README.md").read_bytes()
+
+
+def test_the_student_readme_and_makefile_come_from_the_overlay(tmp_path):
+    for rel in ("tools/release/student/README.md", "tools/release/student/Makefile", "README.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    (tmp_path / "tools/release/student/untracked.txt").write_text("not shipped")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "rm", "-q", "--cached", "tools/release/student/untracked.txt")
+    tree = build.add_overlay({"README.md": build.File(b"reference")}, tmp_path)
+    assert {rel: f.data for rel, f in tree.items()} == {
+        "README.md": b"tools/release/student/README.md",
+        "Makefile": b"tools/release/student/Makefile",
+    }
 
 
 def test_an_oversized_edition_is_refused():
@@ -374,23 +403,49 @@ def student_env(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory) -> Path:
+def source(tmp_path_factory) -> Path:
+    """A fresh git repository holding this checkout's tracked files as they are now,
+    committed. The release is built from it, so the tests see the current files whether
+    or not they are committed here, and none of the untracked ones."""
+    root = tmp_path_factory.mktemp("source")
+    for rel in filter(None, git(REPO, "ls-files", "-z").split("\0")):
+        if (REPO / rel).is_file():  # a tracked file deleted here is left out
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, root / rel)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "the checkout under test")
+    return root
+
+
+@pytest.fixture
+def clone(source, tmp_path) -> Path:
+    """A clone of ``source`` for a test to change."""
+    subprocess.run(["git", "clone", "-q", str(source), str(tmp_path / "clone")], check=True)
+    return tmp_path / "clone"
+
+
+@pytest.fixture(scope="module")
+def dist(source, tmp_path_factory) -> Path:
     """`python -m tools.release` (what `make release` runs) into a temporary dist/."""
     out = tmp_path_factory.mktemp("dist")
     result = subprocess.run(
-        [sys.executable, "-m", "tools.release", "--dist", str(out)],
+        [sys.executable, "-m", "tools.release", "--src", str(source), "--dist", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    commit = git(source, "rev-parse", "--short", "HEAD").strip()
+    assert result.stdout.startswith(f"student edition of {source} at {commit}\n")
+    assert "dirty" not in result.stdout and result.stderr == ""
     return out
 
 
 @pytest.fixture(scope="module")
-def reference() -> build.Tree:
-    return build.select_files(REPO)
+def reference(source) -> build.Tree:
+    return build.select_files(source)
 
 
 def student_files(dist: Path) -> dict[str, bytes]:
@@ -446,7 +501,8 @@ def test_filling_the_solutions_back_gives_the_reference(dist, reference, tmp_pat
             assert restored == expected, rel
         else:
             assert restored == file.data, rel
-    assert len(student_files(dist)) == len(reference) + 2  # + README.md and Makefile
+    # + README.md, Makefile and the release record
+    assert len(student_files(dist)) == len(reference) + 3
 
 
 def test_every_stub_names_its_task(dist, reference):
@@ -566,6 +622,16 @@ def tiny_notebook(*sources: str) -> bytes:
     return nbsteps.write(new_notebook(cells=cells))
 
 
+def release_tiny(root: Path, *sources: str) -> list[str]:
+    """Put a tiny notebook into the edition at ``root`` with a release record saying it
+    was released as it is; return its cell ids."""
+    data = tiny_notebook(*sources)
+    record = build.record_release({submission.NOTEBOOK: build.File(data)})
+    (root / submission.NOTEBOOK).write_bytes(data)
+    (root / submission.RELEASE_RECORD).write_bytes(record[submission.RELEASE_RECORD].data)
+    return [cell.id for cell in nbsteps.read(data).cells]
+
+
 @pytest.fixture
 def finished(dist, reference, tmp_path) -> Path:
     """A student edition with every solution filled in, and a tiny notebook."""
@@ -591,8 +657,8 @@ def run_submission(root: Path) -> subprocess.CompletedProcess:
 def test_submission_packs_code_and_the_executed_notebook(finished, dist):
     # The optional batched step stays unwritten, as most students will leave it.
     shutil.copy(dist / "student/cs231n/tuning.py", finished / "cs231n/tuning.py")
-    (finished / "notebooks/softmax.ipynb").write_bytes(
-        tiny_notebook("**Your answer:** 42", "from cs231n.checks import check", "check('predict')")
+    release_tiny(
+        finished, "**Your answer:** 42", "from cs231n.checks import check", "check('predict')"
     )
     result = run_submission(finished)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -610,19 +676,24 @@ def test_submission_packs_code_and_the_executed_notebook(finished, dist):
 
 
 def test_submission_refuses_a_blank_answer_and_a_failing_notebook(finished):
-    notebook = finished / "notebooks/softmax.ipynb"
-    notebook.write_bytes(tiny_notebook("x = 1", "**Your answer:** *fill this in*"))
+    ids = release_tiny(finished, "x = 1", "**Your answer:** *fill this in*")
     result = run_submission(finished)
     assert result.returncode == 1
     assert (
-        "  - notebooks/softmax.ipynb cell 2 of 2 (after 'x = 1'): the answer still says "
-        "*fill this in*\n" in result.stdout
+        f"  - notebooks/softmax.ipynb cell 2 of 2 (id {ids[1]}, after 'x = 1'): the answer "
+        "still says *fill this in*\n" in result.stdout
     )
-    notebook.write_bytes(tiny_notebook("x = 1", "1 / 0"))
+    # An assert without a message: the cell is named by position, id and first line.
+    ids = release_tiny(finished, "x = 1", "# check x\nassert x == 2", "1 / 0")
     result = run_submission(finished)
     assert result.returncode == 1
-    assert "stops with an error: ZeroDivisionError: division by zero" in result.stdout
+    assert (
+        f"  - notebooks/softmax.ipynb cell 2 of 3 (id {ids[1]}, '# check x') stops with an "
+        "error: AssertionError\n" in result.stdout
+    ), result.stdout
+    assert "ZeroDivisionError" not in result.stdout  # nothing ran after the failing cell
     assert not (finished / "submission.zip").exists()
+    assert [p.name for p in finished.iterdir() if "submission" in p.name] == []
 
 
 # --- the real notebook in both editions (slow: each executes the notebook) ----------------
