@@ -231,25 +231,27 @@ def _missing(cells: list[Cell], released: list[dict]) -> list[str]:
 
 def _todo_problems(cell: Cell, cells: list[Cell], stub: str) -> list[str]:
     """A TODO cell must hold code of the student's: not the stub, not just comments."""
-    code = _code_lines(cell.source)
-    if code and code == _code_lines(stub):
-        return [f"{_where(cell, cells)}: is still the released stub; write your code there"]
-    try:
-        statements = ast.parse("\n".join(code)).body
-    except SyntaxError:
-        return []  # IPython syntax, or a mistake that running the notebook will show
-    if all(_does_nothing(statement) for statement in statements):
+    code, released = _syntax_tree(cell.source), _syntax_tree(stub)
+    if code is None:
+        return []  # a mistake that running the notebook will show, with its line
+    if all(_does_nothing(statement) for statement in code.body):
         return [
             f"{_where(cell, cells)}: holds only comments (or pass); "
             "write your code below the TODO comment"
         ]
+    if released is not None and ast.dump(code) == ast.dump(released):
+        return [f"{_where(cell, cells)}: is still the released stub; write your code there"]
     return []
 
 
-def _code_lines(source: str) -> list[str]:
-    """The lines that are code: no blank lines, comments or IPython magics."""
-    lines = (line.rstrip() for line in source.splitlines())
-    return [line for line in lines if line.strip() and line.lstrip()[0] not in "#%!"]
+def _syntax_tree(source: str) -> ast.Module | None:
+    """The cell's code as Python sees it (comments and layout gone), without IPython's
+    ``%magic`` and ``!shell`` lines; None when it does not parse."""
+    lines = source.splitlines()
+    try:
+        return ast.parse("\n".join(ln for ln in lines if not ln.lstrip().startswith(("%", "!"))))
+    except SyntaxError:
+        return None
 
 
 def _does_nothing(statement: ast.stmt) -> bool:

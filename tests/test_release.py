@@ -10,6 +10,7 @@ edition gives back every shipped reference file byte for byte, except
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -192,6 +193,11 @@ def reference_notebook() -> nbformat.NotebookNode:
             new_code_cell("print(1)", execution_count=5, outputs=[new_output("stream", text="1")]),
         ]
     )
+
+
+def tiny_notebook(*sources: str) -> bytes:
+    cells = [new_markdown_cell(s) if s.startswith("**") else new_code_cell(s) for s in sources]
+    return nbsteps.write(new_notebook(cells=cells))
 
 
 def test_solution_cells_keep_their_todo_line_and_raise():
@@ -383,6 +389,196 @@ def test_write_tree_replaces_a_previous_build(tmp_path):
     assert [p.relative_to(dest).as_posix() for p in sorted(dest.rglob("*"))] == ["new", "new/x.sh"]
     assert os.access(dest / "new/x.sh", os.X_OK)
     assert [p.name for p in tmp_path.iterdir()] == ["student"]  # no staging folder left
+
+
+# --- building from git -------------------------------------------------------------------
+
+FAKE_KEY = "sk-fake-0123456789abcdef"  # stands for a secret that must never ship
+
+
+def release(src: Path, tmp_path: Path, capsys) -> tuple[int, str, str]:
+    """Run the release builder on ``src`` into ``tmp_path/dist``: exit code, out, err."""
+    code = build.main(["--src", str(src), "--dist", str(tmp_path / "dist")])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def shipped_text(dist: Path) -> str:
+    """Everything in the written edition and its zip, as one text to search."""
+    parts = [p.read_bytes().decode(errors="replace") for p in dist.rglob("*") if p.is_file()]
+    with zipfile.ZipFile(dist / "student.zip") as zf:
+        parts += [zf.read(name).decode(errors="replace") for name in zf.namelist()]
+    return "\n".join(parts)
+
+
+def test_untracked_files_never_ship(clone, tmp_path, capsys):
+    for rel in ("cs231n/scratch_notes.py", "cs231n/classifiers/mine.py", "notebooks/draft.ipynb"):
+        (clone / rel).write_text(f"API_KEY = {FAKE_KEY!r}\n")
+    code, out, err = release(clone, tmp_path, capsys)
+    assert code == 0, err
+    files = student_files(tmp_path / "dist")
+    assert "cs231n/checks.py" in files  # the edition is there...
+    assert not {"cs231n/scratch_notes.py", "cs231n/classifiers/mine.py"} & set(files)
+    assert FAKE_KEY not in shipped_text(tmp_path / "dist")  # ...without the untracked files
+    commit = git(clone, "rev-parse", "--short", "HEAD").strip()
+    assert out.startswith(f"student edition of {clone} at {commit}\n")  # untracked: not dirty
+    assert "dirty" not in out
+
+
+@pytest.mark.parametrize("how", ["committed link", "file replaced by a link", "linked folder"])
+def test_a_symbolic_link_among_shipped_files_is_refused(clone, tmp_path, capsys, how):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "key.py").write_text(f"API_KEY = {FAKE_KEY!r}\n")
+    if how == "committed link":
+        (clone / "cs231n/api_key.py").symlink_to(outside / "key.py")
+        git(clone, "add", "cs231n/api_key.py")
+        git(clone, "commit", "-q", "-m", "a link to a key")
+        named = "cs231n/api_key.py: a symbolic link in git"
+    elif how == "file replaced by a link":  # git's index still says a regular file
+        (clone / "cs231n/tuning.py").unlink()
+        (clone / "cs231n/tuning.py").symlink_to(outside / "key.py")
+        named = f"cs231n/tuning.py is a symbolic link (to {outside / 'key.py'})"
+    else:
+        shutil.move(clone / "cs231n/classifiers", outside / "classifiers")
+        (clone / "cs231n/classifiers").symlink_to(outside / "classifiers")
+        named = f"cs231n/classifiers/ is a symbolic link (to {outside / 'classifiers'})"
+    code, out, err = release(clone, tmp_path, capsys)
+    assert code == 1
+    assert err.startswith("release: ") and named in err, err
+    assert "Traceback" not in err and out == ""
+    assert not (tmp_path / "dist").exists()  # nothing written, so no key either
+
+
+def test_the_banner_marks_a_dirty_tree_and_names_the_changed_files(clone, tmp_path, capsys):
+    commit = git(clone, "rev-parse", "--short", "HEAD").strip()
+    with (clone / "tests/test_softmax.py").open("a") as test:  # not shipped: stays clean
+        test.write("# a note\n")
+    (clone / "notes.txt").write_text("untracked")
+    assert build.describe(clone) == (commit, [])
+    with (clone / "cs231n/gradient_check.py").open("a") as module:
+        module.write("# uncommitted change\n")
+    (clone / "cs231n/__init__.py").write_text('"""Staged change."""\n')
+    git(clone, "add", "cs231n/__init__.py")
+    code, out, _ = release(clone, tmp_path, capsys)
+    assert code == 0
+    assert out.startswith(
+        f"student edition of {clone} at {commit}-dirty\n"
+        "  dirty: built from the working tree, which differs from that commit in:\n"
+        "    cs231n/__init__.py\n"
+        "    cs231n/gradient_check.py\n"
+        "  "
+    ), out
+    edition = student_files(tmp_path / "dist")
+    assert edition["cs231n/gradient_check.py"].endswith(b"# uncommitted change\n")
+    assert edition["cs231n/__init__.py"] == b'"""Staged change."""\n'
+
+
+def test_outside_a_git_checkout_the_release_refuses(clone, tmp_path, capsys):
+    unpacked = tmp_path / "unpacked"  # as from a tarball: the files without .git
+    shutil.copytree(clone, unpacked, ignore=shutil.ignore_patterns(".git"))
+    code, out, err = release(unpacked, tmp_path, capsys)
+    assert code == 1 and out == ""
+    assert err.startswith(f"release: {unpacked} is not a git checkout. ") and "clone" in err
+    code, _, err = release(clone / "cs231n", tmp_path, capsys)
+    assert code == 1
+    assert err == (
+        f"release: {clone / 'cs231n'} is not the root of its git checkout (that is {clone}); "
+        "pass the repository root as --src\n"
+    )
+    assert not (tmp_path / "dist").exists()
+
+
+def notebook_json(**changes) -> dict:
+    """A small valid notebook (a code cell with id "a", a markdown cell with id "b") as
+    JSON, with ``changes`` applied to cell 1 (a value of None removes the key)."""
+    nb = json.loads(tiny_notebook("x = 1", "**text**"))
+    nb["cells"][0]["id"], nb["cells"][1]["id"] = "a", "b"
+    for key, value in changes.items():
+        if value is None:
+            nb["cells"][1].pop(key)
+        else:
+            nb["cells"][1][key] = value
+    return nb
+
+
+def as_bytes(nb: object) -> bytes:
+    return json.dumps(nb).encode()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'{"cells": [', r"nb/x.ipynb: not a notebook: not UTF-8 JSON \(Expecting value"),
+        (b"\xff\xfe", "nb/x.ipynb: not a notebook: not UTF-8 JSON"),
+        (as_bytes([1, 2]), 'nb/x.ipynb: not a notebook in format 4 \\(no "nbformat": 4'),
+        (as_bytes({**notebook_json(), "nbformat": 3}), "not a notebook in format 4"),
+        (as_bytes({**notebook_json(), "cells": None}), 'nb/x.ipynb: has no "cells" list'),
+        (as_bytes({**notebook_json(), "cells": [5]}), "nb/x.ipynb, cell 0: is int, not a cell"),
+        (
+            as_bytes(notebook_json(cell_type=None)),
+            "nb/x.ipynb, cell 1 \\(id b\\): \"cell_type\" is None; expected",
+        ),
+        (as_bytes(notebook_json(cell_type="python")), "cell 1 \\(id b\\): \"cell_type\" is 'py"),
+        (as_bytes(notebook_json(source=None)), 'cell 1 \\(id b\\): "source" is None, not text'),
+        (as_bytes(notebook_json(source=["a", 1])), r"cell 1 \(id b\): \"source\" is \['a', 1"),
+        (as_bytes(notebook_json(metadata=[])), 'cell 1 \\(id b\\): "metadata" is \\[\\], not a'),
+        (
+            as_bytes(notebook_json(metadata={"tags": "answer"})),
+            "cell 1 \\(id b\\): tags must be a list of strings, not 'answer'",
+        ),
+        (as_bytes(notebook_json(metadata={"tags": [["solution"]]})), "tags must be a list of"),
+        (as_bytes(notebook_json(id=None)), "nb/x.ipynb, cell 1: has no cell id; open and save"),
+        (as_bytes(notebook_json(id="a")), "cell 1 \\(id a\\): cell 0 has this id too"),
+        (
+            as_bytes(notebook_json(cell_type="code", source="y = 2")),  # no outputs
+            "nb/x.ipynb: not a valid notebook: cells/1: .*'outputs' is a required property",
+        ),
+    ],
+    ids=[
+        "bad json", "not utf-8", "not an object", "format 3", "no cells", "cell not an object",
+        "no cell_type", "unknown cell_type", "no source", "source not text", "bad metadata",
+        "tags a string", "tags nested", "no id", "duplicate id", "schema",
+    ],
+)  # fmt: skip
+def test_a_malformed_notebook_gets_a_message_naming_it_and_the_cell(data, message):
+    assert json.loads(tiny_notebook("x = 1"))  # the fixture helper itself is sound
+    with pytest.raises(ReleaseError, match=message):
+        build.stub_solution_cells({"nb/x.ipynb": build.File(data)})
+    with pytest.raises(ReleaseError, match=message):
+        build.record_release({"nb/x.ipynb": build.File(data)})
+
+
+def test_the_release_of_a_malformed_notebook_fails_without_a_traceback(clone, tmp_path, capsys):
+    path = clone / "notebooks/softmax.ipynb"
+    nb = json.loads(path.read_text())
+    del nb["cells"][3]["source"]
+    path.write_text(json.dumps(nb))
+    code, out, err = release(clone, tmp_path, capsys)
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err == (
+        f"release: notebooks/softmax.ipynb, cell 3 (id {nb['cells'][3]['id']}): "
+        '"source" is None, not text\n'
+    )
+
+
+def test_the_release_record_holds_the_student_notebooks_cells(dist, reference):
+    record = json.loads((dist / "student" / submission.RELEASE_RECORD).read_text())
+    student = nbformat.read(dist / "student" / submission.NOTEBOOK, as_version=4)
+    assert list(record["notebooks"]) == [submission.NOTEBOOK]
+    cells = record["notebooks"][submission.NOTEBOOK]
+    assert cells == [
+        {"id": c.id, "cell_type": c.cell_type, "tags": sorted(nbsteps.tags(c)), "source": c.source}
+        for c in student.cells
+    ]
+    original = nbsteps.read(reference[submission.NOTEBOOK].data).cells
+    assert [c["id"] for c in cells] == [c.id for c in original]  # the reference's own ids
+    tagged = [c for c in cells if {"solution", "answer"} & set(c["tags"])]
+    assert len(tagged) >= 3
+    for cell in tagged:
+        stub = "raise NotImplementedError(" in cell["source"]
+        assert stub if "solution" in cell["tags"] else cell["source"] == nbsteps.ANSWER_BLANK
+    assert submission.read_release_record(dist / "student" / submission.RELEASE_RECORD) == cells
 
 
 # --- the real student edition -------------------------------------------------------------
@@ -615,11 +811,6 @@ def test_student_submission_refuses_and_lists_what_is_missing(dist, tmp_path):
         ]
         assert result.stdout.count("still raises NotImplementedError") == len(todo_cells)
     assert not (student / "submission.zip").exists()
-
-
-def tiny_notebook(*sources: str) -> bytes:
-    cells = [new_markdown_cell(s) if s.startswith("**") else new_code_cell(s) for s in sources]
-    return nbsteps.write(new_notebook(cells=cells))
 
 
 def release_tiny(root: Path, *sources: str) -> list[str]:
