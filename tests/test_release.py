@@ -450,6 +450,22 @@ def test_a_symbolic_link_among_shipped_files_is_refused(clone, tmp_path, capsys,
     assert not (tmp_path / "dist").exists()  # nothing written, so no key either
 
 
+def test_a_huge_or_special_shipped_file_is_refused_without_being_read(clone, tmp_path, capsys):
+    with open(clone / "requirements.txt", "r+b") as huge:
+        huge.truncate(200_000_000)  # sparse: 200 MB long, nothing on disk
+    code, _, err = release(clone, tmp_path, capsys)
+    assert code == 1 and err == (
+        "release: requirements.txt holds 200,000,000 bytes, more than the whole edition may "
+        "(20,000,000); is a download tracked by mistake?\n"
+    )
+    (clone / "requirements.txt").unlink()
+    os.mkfifo(clone / "requirements.txt")  # reading it would wait for a writer forever
+    code, _, err = release(clone, tmp_path, capsys)
+    assert code == 1
+    assert err == "release: requirements.txt is not a regular file; only regular files ship\n"
+    assert not (tmp_path / "dist").exists()
+
+
 def test_the_banner_marks_a_dirty_tree_and_names_the_changed_files(clone, tmp_path, capsys):
     commit = git(clone, "rev-parse", "--short", "HEAD").strip()
     with (clone / "tests/test_softmax.py").open("a") as test:  # not shipped: stays clean
@@ -831,6 +847,23 @@ def finished(dist, reference, tmp_path) -> Path:
     fill_in(student, reference)
     (student / "notebooks").mkdir(exist_ok=True)
     return student
+
+
+def test_the_completeness_check_on_the_real_notebook(dist, finished):
+    """As released, each TODO cell and each answer is named once; with the reference
+    solutions and answers filled back in, nothing is missing."""
+    released = nbformat.read(dist / "student" / submission.NOTEBOOK, as_version=4).cells
+    problems = submission.notebook_problems(dist / "student")
+    tagged = [
+        (number, cell.id)
+        for number, cell in enumerate(released, start=1)
+        if {"solution", "answer"} & nbsteps.tags(cell)
+    ]
+    assert len(problems) == len(tagged) >= 3
+    for (number, cell_id), problem in zip(tagged, problems, strict=True):
+        assert problem.startswith(f"{submission.NOTEBOOK} cell {number} of {len(released)} ")
+        assert f"(id {cell_id}, " in problem
+    assert submission.notebook_problems(finished) == []
 
 
 def run_submission(root: Path) -> subprocess.CompletedProcess:

@@ -50,6 +50,7 @@ SHIPPED = (
 # The bundled sample is at most 10 MB (DESIGN.md); anything near this limit means a
 # downloaded dataset slipped into SHIPPED.
 MAX_BYTES = 20_000_000
+GIT_SYMLINK, GIT_SUBMODULE = "120000", "160000"  # git's modes for the two
 
 
 @dataclass(frozen=True)
@@ -119,10 +120,6 @@ def describe(src: Path, patterns: tuple[str, ...] = SHIPPED) -> tuple[str, list[
     return (f"{commit}-dirty" if changed else commit), changed
 
 
-GIT_SYMLINK = "120000"
-GIT_SUBMODULE = "160000"
-
-
 def _git(src: Path, *args: str) -> str:
     """Run git in ``src`` and return its output; a clear ReleaseError when it fails."""
     try:
@@ -168,18 +165,19 @@ def _read_regular(src: Path, rel: str) -> File | None:
                 f"{parent.as_posix()}/ is a symbolic link (to {os.readlink(src / parent)}); "
                 f"shipped files must sit in real folders: {rel} would be read through it"
             )
+    if path.is_symlink():
+        raise ReleaseError(
+            f"{rel} is a symbolic link (to {os.readlink(path)}); shipped files must be "
+            "regular files: replace the link with the file or stop tracking it"
+        )
     try:
-        # O_NOFOLLOW: a link is refused by the kernel, not by a check that could race;
+        # O_NOFOLLOW: a link put there since the check above is refused by the kernel;
         # O_NONBLOCK: opening a named pipe returns at once instead of waiting.
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        fd = os.open(path, flags)
     except FileNotFoundError:
         return None
     except OSError as error:
-        if path.is_symlink():
-            raise ReleaseError(
-                f"{rel} is a symbolic link (to {os.readlink(path)}); shipped files must be "
-                "regular files: replace the link with the file or stop tracking it"
-            ) from None
         raise ReleaseError(f"{rel}: cannot be read: {error}") from None
     with os.fdopen(fd, "rb") as stream:
         info = os.fstat(stream.fileno())
