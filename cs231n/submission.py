@@ -85,12 +85,12 @@ def notebook_problems(root: Path = ROOT) -> list[str]:
     """What keeps the notebook in ``root`` from being complete, one line per item:
     damaged cells, released cells that are gone, TODO cells and answers not done."""
     try:
-        cells = read_cells(root / NOTEBOOK)
+        cells = read_cells(root)
     except SubmissionError as error:
         return [str(error)]
     problems = _malformed(cells)
     try:
-        problems += _missing(cells, read_release_record(root / RELEASE_RECORD))
+        problems += _missing(cells, read_release_record(root))
     except SubmissionError as error:
         problems.append(str(error))
     for cell in cells:
@@ -101,13 +101,13 @@ def notebook_problems(root: Path = ROOT) -> list[str]:
     return problems
 
 
-def read_cells(path: Path) -> list[Cell]:
-    """The cells of the notebook at ``path``. A damaged cell (no valid type or source)
+def read_cells(root: Path = ROOT) -> list[Cell]:
+    """The cells of the notebook in ``root``. A damaged cell (no valid type or source)
     comes back with ``damage`` saying what is wrong, so that it can be reported."""
-    data = _read_regular(path, MAX_NOTEBOOK_BYTES, NOTEBOOK)
+    data = _read_regular(root, NOTEBOOK, MAX_NOTEBOOK_BYTES)
     try:
         notebook = json.loads(data.decode("utf-8"))
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deep
         raise SubmissionError(f"{NOTEBOOK} cannot be read as a notebook ({error})") from None
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
         raise SubmissionError(f'{NOTEBOOK} is not a notebook: it has no list of "cells"')
@@ -138,12 +138,12 @@ def read_cells(path: Path) -> list[Cell]:
     return cells
 
 
-def read_release_record(path: Path) -> list[dict]:
+def read_release_record(root: Path = ROOT) -> list[dict]:
     """The released notebook's cells, in order: ``id``, ``cell_type``, ``tags`` and
     ``source`` of each (the stub, for the cells you write)."""
     restore = "restore it from the student edition (student.zip) you started from"
     try:
-        record = json.loads(_read_regular(path, MAX_NOTEBOOK_BYTES, RELEASE_RECORD))
+        record = json.loads(_read_regular(root, RELEASE_RECORD, MAX_NOTEBOOK_BYTES))
         cells = record["notebooks"][NOTEBOOK]
         valid = all(
             isinstance(cell["id"], str)
@@ -155,7 +155,7 @@ def read_release_record(path: Path) -> list[dict]:
     except SubmissionError as error:
         message = f"{error}: it records the notebook as released; {restore}"
         raise SubmissionError(message) from None
-    except (ValueError, LookupError, TypeError):
+    except (ValueError, LookupError, TypeError, RecursionError):
         valid = False
     if not valid:
         raise SubmissionError(f"{RELEASE_RECORD} is damaged; {restore}")
@@ -239,9 +239,16 @@ def _todo_problems(cell: Cell, cells: list[Cell], stub: str) -> list[str]:
             f"{_where(cell, cells)}: holds only comments (or pass); "
             "write your code below the TODO comment"
         ]
-    if released is not None and ast.dump(code) == ast.dump(released):
+    if released is not None and _same_code(code, released):
         return [f"{_where(cell, cells)}: is still the released stub; write your code there"]
     return []
+
+
+def _same_code(a: ast.Module, b: ast.Module) -> bool:
+    try:
+        return ast.dump(a) == ast.dump(b)
+    except RecursionError:  # nested deeper than any stub
+        return False
 
 
 def _syntax_tree(source: str) -> ast.Module | None:
@@ -250,7 +257,7 @@ def _syntax_tree(source: str) -> ast.Module | None:
     lines = source.splitlines()
     try:
         return ast.parse("\n".join(ln for ln in lines if not ln.lstrip().startswith(("%", "!"))))
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # ValueError: a NUL byte
         return None
 
 
@@ -278,19 +285,21 @@ def _first_line(text: str, width: int = 60) -> str:
     return first_line if len(first_line) <= width else first_line[: width - 3] + "..."
 
 
-def _read_regular(path: Path, limit: int, name: str) -> bytes:
-    """The bytes of the regular file ``path``, at most ``limit`` of them.
+def _read_regular(root: Path, name: str, limit: int) -> bytes:
+    """The bytes of the regular file ``root/name``, at most ``limit`` of them.
 
-    A symbolic link is refused rather than followed (it could lead to any file on the
-    machine), and so is anything that is not a regular file (a device or a pipe could
-    be read forever). ``name`` is how messages call the file.
+    A symbolic link (the file, or a folder on the way to it) is refused rather than
+    followed: it could lead to any file on the machine. So is anything that is not a
+    regular file: a device or a pipe could be read forever.
     """
+    path = root / name
     try:
-        if path.is_symlink():
-            raise SubmissionError(
-                f"{name} is a symbolic link (to {os.readlink(path)}); a submission holds "
-                "regular files only: put the file itself there"
-            )
+        for link in [*reversed(path.relative_to(root).parents[:-1]), Path(name)]:
+            if (root / link).is_symlink():
+                raise SubmissionError(
+                    f"{link.as_posix()} is a symbolic link (to {os.readlink(root / link)}); "
+                    "a submission holds regular files only: put the file itself there"
+                )
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         fd = os.open(path, flags)
     except FileNotFoundError:
@@ -316,6 +325,11 @@ def code_files(root: Path = ROOT) -> dict[str, bytes]:
     (to a file or a folder), a ``.py`` that is not a regular file, one over
     ``MAX_CODE_BYTES``, more than ``MAX_CODE_FILES`` files or ``MAX_TOTAL_BYTES`` in all.
     """
+    if (root / "cs231n").is_symlink():
+        raise SubmissionError(
+            f"cs231n is a symbolic link (to {os.readlink(root / 'cs231n')}); a submission "
+            "holds regular files only: put the folder itself there"
+        )
     files: dict[str, bytes] = {}
     problems: list[str] = []
     for folder, subfolders, names in os.walk(root / "cs231n"):  # never enters a linked folder
@@ -328,7 +342,7 @@ def code_files(root: Path = ROOT) -> dict[str, bytes]:
             if len(files) == MAX_CODE_FILES:
                 raise SubmissionError(f"cs231n/ holds more than {MAX_CODE_FILES} .py files")
             try:
-                files[rel] = _read_regular(path, MAX_CODE_BYTES, rel)
+                files[rel] = _read_regular(root, rel, MAX_CODE_BYTES)
             except SubmissionError as error:
                 problems.append(str(error))
     total = sum(map(len, files.values()))
@@ -348,7 +362,7 @@ def execute_notebook(root: Path = ROOT, timeout: int = 1200) -> nbformat.Noteboo
     from nbclient import NotebookClient  # imported here: only packing needs Jupyter
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    data = _read_regular(root / NOTEBOOK, MAX_NOTEBOOK_BYTES, NOTEBOOK)
+    data = _read_regular(root, NOTEBOOK, MAX_NOTEBOOK_BYTES)
     try:
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
     except Exception as error:  # any of nbformat's many ways to say "damaged"
@@ -370,7 +384,7 @@ def execute_notebook(root: Path = ROOT, timeout: int = 1200) -> nbformat.Noteboo
     try:
         client.execute(env=env)
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
-        cells = read_cells(root / NOTEBOOK)
+        cells = read_cells(root)
         where = _where(cells[running[0]], cells) if running[0] < len(cells) else NOTEBOOK
         if isinstance(error, CellExecutionError):
             what = f"{error.ename}: {error.evalue}" if error.evalue else error.ename

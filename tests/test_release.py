@@ -527,6 +527,7 @@ def as_bytes(nb: object) -> bytes:
     [
         (b'{"cells": [', r"nb/x.ipynb: not a notebook: not UTF-8 JSON \(Expecting value"),
         (b"\xff\xfe", "nb/x.ipynb: not a notebook: not UTF-8 JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "nb/x.ipynb: not a notebook: its JSON is nested too"),
         (as_bytes([1, 2]), 'nb/x.ipynb: not a notebook in format 4 \\(no "nbformat": 4'),
         (as_bytes({**notebook_json(), "nbformat": 3}), "not a notebook in format 4"),
         (as_bytes({**notebook_json(), "cells": None}), 'nb/x.ipynb: has no "cells" list'),
@@ -552,9 +553,10 @@ def as_bytes(nb: object) -> bytes:
         ),
     ],
     ids=[
-        "bad json", "not utf-8", "not an object", "format 3", "no cells", "cell not an object",
-        "no cell_type", "unknown cell_type", "no source", "source not text", "bad metadata",
-        "tags a string", "tags nested", "no id", "duplicate id", "schema",
+        "bad json", "not utf-8", "too deep", "not an object", "format 3", "no cells",
+        "cell not an object", "no cell_type", "unknown cell_type", "no source",
+        "source not text", "bad metadata", "tags a string", "tags nested", "no id",
+        "duplicate id", "schema",
     ],
 )  # fmt: skip
 def test_a_malformed_notebook_gets_a_message_naming_it_and_the_cell(data, message):
@@ -594,7 +596,7 @@ def test_the_release_record_holds_the_student_notebooks_cells(dist, reference):
     for cell in tagged:
         stub = "raise NotImplementedError(" in cell["source"]
         assert stub if "solution" in cell["tags"] else cell["source"] == nbsteps.ANSWER_BLANK
-    assert submission.read_release_record(dist / "student" / submission.RELEASE_RECORD) == cells
+    assert submission.read_release_record(dist / "student") == cells
 
 
 # --- the real student edition -------------------------------------------------------------

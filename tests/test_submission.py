@@ -98,7 +98,7 @@ def test_the_released_notebook_is_unfinished_and_a_solved_one_is_done(kit):
 
 
 def test_a_notebook_without_cells_is_missing_every_released_cell(kit):
-    record = submission.read_release_record(kit / RELEASE_RECORD)
+    record = submission.read_release_record(kit)
     edit(kit, lambda cells: cells.clear())
     problems = submission.notebook_problems(kit)
     assert problems == [
@@ -154,7 +154,7 @@ def test_a_todo_cell_equal_to_a_stub_without_a_raise_is_unfinished(kit, monkeypa
 
 
 def test_a_deleted_cell_is_missing_until_it_is_pasted_back(kit):
-    record = submission.read_release_record(kit / RELEASE_RECORD)
+    record = submission.read_release_record(kit)
     solve(kit)
     edit(kit, lambda cells: cells.pop(1))  # "import math"
     assert submission.notebook_problems(kit) == [
@@ -180,7 +180,7 @@ def test_a_recreated_todo_cell_is_matched_by_its_tag(kit):
 
 
 def cells_of_record(root: Path) -> list[dict]:
-    return submission.read_release_record(root / RELEASE_RECORD)
+    return submission.read_release_record(root)
 
 
 def test_a_lost_tag_and_a_changed_cell_type_are_named(kit):
@@ -273,6 +273,18 @@ def test_a_missing_or_damaged_release_record_says_where_to_get_it(kit):
     ]
 
 
+def test_crafted_cells_give_messages_or_nothing_never_an_exception(kit):
+    released = (kit / NOTEBOOK).read_bytes()
+    (kit / NOTEBOOK).write_bytes(b'{"cells": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    (problem,) = submission.notebook_problems(kit)
+    assert problem.startswith(f"{NOTEBOOK} cannot be read as a notebook (maximum recursion")
+    (kit / NOTEBOOK).write_bytes(released)
+    # Code that Python cannot parse is left to the run of the notebook to report.
+    for code in ("z = 3\x00", "z = " + "-" * 100_000 + "1", "z = " + "(" * 300 + ")" * 300):
+        solve(kit, cell2=f"{TODO}\n{code}")
+        assert submission.notebook_problems(kit) == []
+
+
 # --- what gets packed ---------------------------------------------------------------------
 
 
@@ -349,6 +361,21 @@ def test_a_notebook_that_is_a_link_is_refused(kit):
     ]
     (kit / NOTEBOOK).unlink()
     assert submission.notebook_problems(kit) == [f"{NOTEBOOK} is missing"]
+
+
+def test_linked_folders_are_refused(kit, tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    for folder in ("notebooks", "cs231n"):
+        (kit / folder).rename(tmp_path / "elsewhere" / folder)
+        (kit / folder).symlink_to(tmp_path / "elsewhere" / folder)
+    link = "is a symbolic link (to {}); a submission holds regular files only: put the {} itself"
+    assert submission.notebook_problems(kit) == [
+        f"notebooks {link.format(tmp_path / 'elsewhere/notebooks', 'file')} there"
+    ]
+    with pytest.raises(SubmissionError) as error:
+        submission.code_files(kit)
+    elsewhere = tmp_path / "elsewhere/cs231n"
+    assert str(error.value) == f"cs231n {link.format(elsewhere, 'folder')} there"
 
 
 def test_a_file_over_the_size_limit_is_refused_without_being_read(kit):

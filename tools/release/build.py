@@ -199,8 +199,10 @@ def read_notebook(path: str, data: bytes) -> nbformat.NotebookNode:
     """
     try:
         raw = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except ValueError as error:  # also UnicodeDecodeError, JSONDecodeError
         raise ReleaseError(f"{path}: not a notebook: not UTF-8 JSON ({error})") from None
+    except RecursionError:
+        raise ReleaseError(f"{path}: not a notebook: its JSON is nested too deep") from None
     if not isinstance(raw, dict) or raw.get("nbformat") != 4:
         raise ReleaseError(f'{path}: not a notebook in format 4 (no "nbformat": 4 at the top)')
     if not isinstance(raw.get("cells"), list):
@@ -239,6 +241,8 @@ def read_notebook(path: str, data: bytes) -> nbformat.NotebookNode:
         seen[cell_id] = index
     try:
         nbformat.validate(raw)
+    except RecursionError:
+        raise ReleaseError(f"{path}: not a valid notebook: nested too deep") from None
     except nbformat.ValidationError as error:
         place = "/".join(str(key) for key in error.absolute_path)
         raise ReleaseError(f"{path}: not a valid notebook: {place}: {error.message}") from None
