@@ -50,7 +50,11 @@ _LABEL = re.compile(r"[*_\s]*your answer\s*:?[*_\s]*", re.IGNORECASE)
 
 
 class SubmissionError(Exception):
-    """Something keeps the submission from being packed; the message says what."""
+    """Something keeps the submission from being packed; ``problems`` says what."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 @dataclass(frozen=True)
@@ -349,7 +353,7 @@ def code_files(root: Path = ROOT) -> dict[str, bytes]:
     if total > MAX_TOTAL_BYTES:
         problems.append(f"cs231n/ holds {total:,} bytes of code; the limit is {MAX_TOTAL_BYTES:,}")
     if problems:
-        raise SubmissionError("\n".join(problems))
+        raise SubmissionError(*problems)
     return files
 
 
@@ -436,17 +440,19 @@ def main(root: Path = ROOT) -> int:
     try:
         code_files(root)  # before the long run: a file that cannot be packed
     except SubmissionError as error:
-        problems += str(error).splitlines()
+        problems += error.problems
     if not problems:
         print(f"all checks pass; running {NOTEBOOK} from top to bottom ...", flush=True)
         try:
             archive = pack(root, execute_notebook(root))
         except SubmissionError as error:
-            problems += str(error).splitlines()
+            problems += error.problems
+        except OSError as error:  # a full disk, a folder that is not writable
+            problems.append(f"{ARCHIVE} cannot be written in {root}: {error}")
     if problems:
         print(f"Not packed: {len(problems)} thing(s) to finish first:")
         for problem in problems:
-            print(f"  - {problem}")
+            print("  - " + problem.replace("\n", "\n    "))
         print("Fix these, then run `make submission` again.")
         if (root / ARCHIVE).exists():
             print(f"(The {ARCHIVE} that is there is from an earlier run: it lacks this work.)")
