@@ -10,6 +10,7 @@ edition gives back every shipped reference file byte for byte, except
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -28,6 +29,19 @@ from tools.release import notebook as nbsteps
 from tools.release.pysource import END, START, ReleaseError
 
 REPO = Path(__file__).resolve().parents[1]
+GIT_IDENTITY = ("-c", "user.name=Test", "-c", "user.email=test@example.com")
+GIT_IDENTITY += ("-c", "commit.gpgsign=false", "-c", "core.hooksPath=/dev/null")
+
+
+def git(root: Path, *args: str) -> str:
+    """Run git in ``root`` (as a throwaway identity) and return its output."""
+    result = subprocess.run(
+        ["git", *GIT_IDENTITY, "-C", str(root), *args], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 NOTEBOOK = REPO / "notebooks" / "softmax.ipynb"
 needs_notebook = pytest.mark.skipif(
     not NOTEBOOK.exists(),
@@ -181,6 +195,11 @@ def reference_notebook() -> nbformat.NotebookNode:
     )
 
 
+def tiny_notebook(*sources: str) -> bytes:
+    cells = [new_markdown_cell(s) if s.startswith("**") else new_code_cell(s) for s in sources]
+    return nbsteps.write(new_notebook(cells=cells))
+
+
 def test_solution_cells_keep_their_todo_line_and_raise():
     nb = nbsteps.stub_solution_cells(reference_notebook(), "nb/x.ipynb")
     assert nb.cells[1].source == (
@@ -255,7 +274,7 @@ def test_malformed_tagged_cells_fail_loudly(cell, message):
 # --- tree steps ---------------------------------------------------------------------------
 
 
-def test_only_allow_listed_files_are_selected(tmp_path):
+def test_only_tracked_allow_listed_files_are_selected(tmp_path):
     shipped = [
         "cs231n/__init__.py",
         "cs231n/classifiers/softmax.py",
@@ -282,16 +301,32 @@ def test_only_allow_listed_files_are_selected(tmp_path):
         "notebooks/.ipynb_checkpoints/softmax-checkpoint.ipynb",
         "notes.txt",
     ]
-    for rel in shipped + left_out:
+    untracked = ["cs231n/scratch_notes.py", "notebooks/draft.ipynb", "datasets/LICENSE.extra"]
+    for rel in shipped + left_out + untracked:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(rel)
     (tmp_path / "get_datasets.sh").chmod(0o755)
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", "-f", *shipped, *left_out)
     tree = build.select_files(tmp_path)
     assert sorted(tree) == sorted(shipped)
+    assert {rel: f.data.decode() for rel, f in tree.items()} == {rel: rel for rel in shipped}
     assert tree["get_datasets.sh"].executable and not tree["requirements.txt"].executable
-    with_overlay = build.add_overlay(tree)
-    assert with_overlay["Makefile"].data == (build.OVERLAY / "Makefile").read_bytes()
-    assert with_overlay["README.md"].data == (build.OVERLAY / "README.md").read_bytes()
+
+
+def test_the_student_readme_and_makefile_come_from_the_overlay(tmp_path):
+    for rel in ("tools/release/student/README.md", "tools/release/student/Makefile", "README.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    (tmp_path / "tools/release/student/untracked.txt").write_text("not shipped")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "rm", "-q", "--cached", "tools/release/student/untracked.txt")
+    tree = build.add_overlay({"README.md": build.File(b"reference")}, tmp_path)
+    assert {rel: f.data for rel, f in tree.items()} == {
+        "README.md": b"tools/release/student/README.md",
+        "Makefile": b"tools/release/student/Makefile",
+    }
 
 
 def test_an_oversized_edition_is_refused():
@@ -356,6 +391,214 @@ def test_write_tree_replaces_a_previous_build(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["student"]  # no staging folder left
 
 
+# --- building from git -------------------------------------------------------------------
+
+FAKE_KEY = "sk-fake-0123456789abcdef"  # stands for a secret that must never ship
+
+
+def release(src: Path, tmp_path: Path, capsys) -> tuple[int, str, str]:
+    """Run the release builder on ``src`` into ``tmp_path/dist``: exit code, out, err."""
+    code = build.main(["--src", str(src), "--dist", str(tmp_path / "dist")])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def shipped_text(dist: Path) -> str:
+    """Everything in the written edition and its zip, as one text to search."""
+    parts = [p.read_bytes().decode(errors="replace") for p in dist.rglob("*") if p.is_file()]
+    with zipfile.ZipFile(dist / "student.zip") as zf:
+        parts += [zf.read(name).decode(errors="replace") for name in zf.namelist()]
+    return "\n".join(parts)
+
+
+def test_untracked_files_never_ship(clone, tmp_path, capsys):
+    for rel in ("cs231n/scratch_notes.py", "cs231n/classifiers/mine.py", "notebooks/draft.ipynb"):
+        (clone / rel).write_text(f"API_KEY = {FAKE_KEY!r}\n")
+    code, out, err = release(clone, tmp_path, capsys)
+    assert code == 0, err
+    files = student_files(tmp_path / "dist")
+    assert "cs231n/checks.py" in files  # the edition is there...
+    assert not {"cs231n/scratch_notes.py", "cs231n/classifiers/mine.py"} & set(files)
+    assert FAKE_KEY not in shipped_text(tmp_path / "dist")  # ...without the untracked files
+    commit = git(clone, "rev-parse", "--short", "HEAD").strip()
+    assert out.startswith(f"student edition of {clone} at {commit}\n")  # untracked: not dirty
+    assert "dirty" not in out
+
+
+@pytest.mark.parametrize("how", ["committed link", "file replaced by a link", "linked folder"])
+def test_a_symbolic_link_among_shipped_files_is_refused(clone, tmp_path, capsys, how):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "key.py").write_text(f"API_KEY = {FAKE_KEY!r}\n")
+    if how == "committed link":
+        (clone / "cs231n/api_key.py").symlink_to(outside / "key.py")
+        git(clone, "add", "cs231n/api_key.py")
+        git(clone, "commit", "-q", "-m", "a link to a key")
+        named = "cs231n/api_key.py: a symbolic link in git"
+    elif how == "file replaced by a link":  # git's index still says a regular file
+        (clone / "cs231n/tuning.py").unlink()
+        (clone / "cs231n/tuning.py").symlink_to(outside / "key.py")
+        named = f"cs231n/tuning.py is a symbolic link (to {outside / 'key.py'})"
+    else:
+        shutil.move(clone / "cs231n/classifiers", outside / "classifiers")
+        (clone / "cs231n/classifiers").symlink_to(outside / "classifiers")
+        named = f"cs231n/classifiers/ is a symbolic link (to {outside / 'classifiers'})"
+    code, out, err = release(clone, tmp_path, capsys)
+    assert code == 1
+    assert err.startswith("release: ") and named in err, err
+    assert "Traceback" not in err and out == ""
+    assert not (tmp_path / "dist").exists()  # nothing written, so no key either
+
+
+def test_a_huge_or_special_shipped_file_is_refused_without_being_read(clone, tmp_path, capsys):
+    with open(clone / "requirements.txt", "r+b") as huge:
+        huge.truncate(200_000_000)  # sparse: 200 MB long, nothing on disk
+    code, _, err = release(clone, tmp_path, capsys)
+    assert code == 1 and err == (
+        "release: requirements.txt holds 200,000,000 bytes, more than the whole edition may "
+        "(20,000,000); is a download tracked by mistake?\n"
+    )
+    (clone / "requirements.txt").unlink()
+    os.mkfifo(clone / "requirements.txt")  # reading it would wait for a writer forever
+    code, _, err = release(clone, tmp_path, capsys)
+    assert code == 1
+    assert err == "release: requirements.txt is not a regular file; only regular files ship\n"
+    assert not (tmp_path / "dist").exists()
+
+
+def test_the_banner_marks_a_dirty_tree_and_names_the_changed_files(clone, tmp_path, capsys):
+    commit = git(clone, "rev-parse", "--short", "HEAD").strip()
+    with (clone / "tests/test_softmax.py").open("a") as test:  # not shipped: stays clean
+        test.write("# a note\n")
+    (clone / "notes.txt").write_text("untracked")
+    assert build.describe(clone) == (commit, [])
+    with (clone / "cs231n/gradient_check.py").open("a") as module:
+        module.write("# uncommitted change\n")
+    (clone / "cs231n/__init__.py").write_text('"""Staged change."""\n')
+    git(clone, "add", "cs231n/__init__.py")
+    code, out, _ = release(clone, tmp_path, capsys)
+    assert code == 0
+    assert out.startswith(
+        f"student edition of {clone} at {commit}-dirty\n"
+        "  dirty: built from the working tree, which differs from that commit in:\n"
+        "    cs231n/__init__.py\n"
+        "    cs231n/gradient_check.py\n"
+        "  "
+    ), out
+    edition = student_files(tmp_path / "dist")
+    assert edition["cs231n/gradient_check.py"].endswith(b"# uncommitted change\n")
+    assert edition["cs231n/__init__.py"] == b'"""Staged change."""\n'
+
+
+def test_outside_a_git_checkout_the_release_refuses(clone, tmp_path, capsys):
+    unpacked = tmp_path / "unpacked"  # as from a tarball: the files without .git
+    shutil.copytree(clone, unpacked, ignore=shutil.ignore_patterns(".git"))
+    code, out, err = release(unpacked, tmp_path, capsys)
+    assert code == 1 and out == ""
+    assert err.startswith(f"release: {unpacked} is not a git checkout. ") and "clone" in err
+    code, _, err = release(clone / "cs231n", tmp_path, capsys)
+    assert code == 1
+    assert err == (
+        f"release: {clone / 'cs231n'} is not the root of its git checkout (that is {clone}); "
+        "pass the repository root as --src\n"
+    )
+    assert not (tmp_path / "dist").exists()
+
+
+def notebook_json(**changes) -> dict:
+    """A small valid notebook (a code cell with id "a", a markdown cell with id "b") as
+    JSON, with ``changes`` applied to cell 1 (a value of None removes the key)."""
+    nb = json.loads(tiny_notebook("x = 1", "**text**"))
+    nb["cells"][0]["id"], nb["cells"][1]["id"] = "a", "b"
+    for key, value in changes.items():
+        if value is None:
+            nb["cells"][1].pop(key)
+        else:
+            nb["cells"][1][key] = value
+    return nb
+
+
+def as_bytes(nb: object) -> bytes:
+    return json.dumps(nb).encode()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'{"cells": [', r"nb/x.ipynb: not a notebook: not UTF-8 JSON \(Expecting value"),
+        (b"\xff\xfe", "nb/x.ipynb: not a notebook: not UTF-8 JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "nb/x.ipynb: not a notebook: its JSON is nested too"),
+        (as_bytes([1, 2]), 'nb/x.ipynb: not a notebook in format 4 \\(no "nbformat": 4'),
+        (as_bytes({**notebook_json(), "nbformat": 3}), "not a notebook in format 4"),
+        (as_bytes({**notebook_json(), "cells": None}), 'nb/x.ipynb: has no "cells" list'),
+        (as_bytes({**notebook_json(), "cells": [5]}), "nb/x.ipynb, cell 0: is int, not a cell"),
+        (
+            as_bytes(notebook_json(cell_type=None)),
+            "nb/x.ipynb, cell 1 \\(id b\\): \"cell_type\" is None; expected",
+        ),
+        (as_bytes(notebook_json(cell_type="python")), "cell 1 \\(id b\\): \"cell_type\" is 'py"),
+        (as_bytes(notebook_json(source=None)), 'cell 1 \\(id b\\): "source" is None, not text'),
+        (as_bytes(notebook_json(source=["a", 1])), r"cell 1 \(id b\): \"source\" is \['a', 1"),
+        (as_bytes(notebook_json(metadata=[])), 'cell 1 \\(id b\\): "metadata" is \\[\\], not a'),
+        (
+            as_bytes(notebook_json(metadata={"tags": "answer"})),
+            "cell 1 \\(id b\\): tags must be a list of strings, not 'answer'",
+        ),
+        (as_bytes(notebook_json(metadata={"tags": [["solution"]]})), "tags must be a list of"),
+        (as_bytes(notebook_json(id=None)), "nb/x.ipynb, cell 1: has no cell id; open and save"),
+        (as_bytes(notebook_json(id="a")), "cell 1 \\(id a\\): cell 0 has this id too"),
+        (
+            as_bytes(notebook_json(cell_type="code", source="y = 2")),  # no outputs
+            "nb/x.ipynb: not a valid notebook: cells/1: .*'outputs' is a required property",
+        ),
+    ],
+    ids=[
+        "bad json", "not utf-8", "too deep", "not an object", "format 3", "no cells",
+        "cell not an object", "no cell_type", "unknown cell_type", "no source",
+        "source not text", "bad metadata", "tags a string", "tags nested", "no id",
+        "duplicate id", "schema",
+    ],
+)  # fmt: skip
+def test_a_malformed_notebook_gets_a_message_naming_it_and_the_cell(data, message):
+    assert json.loads(tiny_notebook("x = 1"))  # the fixture helper itself is sound
+    with pytest.raises(ReleaseError, match=message):
+        build.stub_solution_cells({"nb/x.ipynb": build.File(data)})
+    with pytest.raises(ReleaseError, match=message):
+        build.record_release({"nb/x.ipynb": build.File(data)})
+
+
+def test_the_release_of_a_malformed_notebook_fails_without_a_traceback(clone, tmp_path, capsys):
+    path = clone / "notebooks/softmax.ipynb"
+    nb = json.loads(path.read_text())
+    del nb["cells"][3]["source"]
+    path.write_text(json.dumps(nb))
+    code, out, err = release(clone, tmp_path, capsys)
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err == (
+        f"release: notebooks/softmax.ipynb, cell 3 (id {nb['cells'][3]['id']}): "
+        '"source" is None, not text\n'
+    )
+
+
+def test_the_release_record_holds_the_student_notebooks_cells(dist, reference):
+    record = json.loads((dist / "student" / submission.RELEASE_RECORD).read_text())
+    student = nbformat.read(dist / "student" / submission.NOTEBOOK, as_version=4)
+    assert list(record["notebooks"]) == [submission.NOTEBOOK]
+    cells = record["notebooks"][submission.NOTEBOOK]
+    assert cells == [
+        {"id": c.id, "cell_type": c.cell_type, "tags": sorted(nbsteps.tags(c)), "source": c.source}
+        for c in student.cells
+    ]
+    original = nbsteps.read(reference[submission.NOTEBOOK].data).cells
+    assert [c["id"] for c in cells] == [c.id for c in original]  # the reference's own ids
+    tagged = [c for c in cells if {"solution", "answer"} & set(c["tags"])]
+    assert len(tagged) >= 3
+    for cell in tagged:
+        stub = "raise NotImplementedError(" in cell["source"]
+        assert stub if "solution" in cell["tags"] else cell["source"] == nbsteps.ANSWER_BLANK
+    assert submission.read_release_record(dist / "student") == cells
+
+
 # --- the real student edition -------------------------------------------------------------
 
 
@@ -374,23 +617,49 @@ def student_env(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory) -> Path:
+def source(tmp_path_factory) -> Path:
+    """A fresh git repository holding this checkout's tracked files as they are now,
+    committed. The release is built from it, so the tests see the current files whether
+    or not they are committed here, and none of the untracked ones."""
+    root = tmp_path_factory.mktemp("source")
+    for rel in filter(None, git(REPO, "ls-files", "-z").split("\0")):
+        if (REPO / rel).is_file():  # a tracked file deleted here is left out
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, root / rel)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "the checkout under test")
+    return root
+
+
+@pytest.fixture
+def clone(source, tmp_path) -> Path:
+    """A clone of ``source`` for a test to change."""
+    subprocess.run(["git", "clone", "-q", str(source), str(tmp_path / "clone")], check=True)
+    return tmp_path / "clone"
+
+
+@pytest.fixture(scope="module")
+def dist(source, tmp_path_factory) -> Path:
     """`python -m tools.release` (what `make release` runs) into a temporary dist/."""
     out = tmp_path_factory.mktemp("dist")
     result = subprocess.run(
-        [sys.executable, "-m", "tools.release", "--dist", str(out)],
+        [sys.executable, "-m", "tools.release", "--src", str(source), "--dist", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    commit = git(source, "rev-parse", "--short", "HEAD").strip()
+    assert result.stdout.startswith(f"student edition of {source} at {commit}\n")
+    assert "dirty" not in result.stdout and result.stderr == ""
     return out
 
 
 @pytest.fixture(scope="module")
-def reference() -> build.Tree:
-    return build.select_files(REPO)
+def reference(source) -> build.Tree:
+    return build.select_files(source)
 
 
 def student_files(dist: Path) -> dict[str, bytes]:
@@ -446,7 +715,8 @@ def test_filling_the_solutions_back_gives_the_reference(dist, reference, tmp_pat
             assert restored == expected, rel
         else:
             assert restored == file.data, rel
-    assert len(student_files(dist)) == len(reference) + 2  # + README.md and Makefile
+    # + README.md, Makefile and the release record
+    assert len(student_files(dist)) == len(reference) + 3
 
 
 def test_every_stub_names_its_task(dist, reference):
@@ -561,9 +831,14 @@ def test_student_submission_refuses_and_lists_what_is_missing(dist, tmp_path):
     assert not (student / "submission.zip").exists()
 
 
-def tiny_notebook(*sources: str) -> bytes:
-    cells = [new_markdown_cell(s) if s.startswith("**") else new_code_cell(s) for s in sources]
-    return nbsteps.write(new_notebook(cells=cells))
+def release_tiny(root: Path, *sources: str) -> list[str]:
+    """Put a tiny notebook into the edition at ``root`` with a release record saying it
+    was released as it is; return its cell ids."""
+    data = tiny_notebook(*sources)
+    record = build.record_release({submission.NOTEBOOK: build.File(data)})
+    (root / submission.NOTEBOOK).write_bytes(data)
+    (root / submission.RELEASE_RECORD).write_bytes(record[submission.RELEASE_RECORD].data)
+    return [cell.id for cell in nbsteps.read(data).cells]
 
 
 @pytest.fixture
@@ -574,6 +849,23 @@ def finished(dist, reference, tmp_path) -> Path:
     fill_in(student, reference)
     (student / "notebooks").mkdir(exist_ok=True)
     return student
+
+
+def test_the_completeness_check_on_the_real_notebook(dist, finished):
+    """As released, each TODO cell and each answer is named once; with the reference
+    solutions and answers filled back in, nothing is missing."""
+    released = nbformat.read(dist / "student" / submission.NOTEBOOK, as_version=4).cells
+    problems = submission.notebook_problems(dist / "student")
+    tagged = [
+        (number, cell.id)
+        for number, cell in enumerate(released, start=1)
+        if {"solution", "answer"} & nbsteps.tags(cell)
+    ]
+    assert len(problems) == len(tagged) >= 3
+    for (number, cell_id), problem in zip(tagged, problems, strict=True):
+        assert problem.startswith(f"{submission.NOTEBOOK} cell {number} of {len(released)} ")
+        assert f"(id {cell_id}, " in problem
+    assert submission.notebook_problems(finished) == []
 
 
 def run_submission(root: Path) -> subprocess.CompletedProcess:
@@ -591,8 +883,8 @@ def run_submission(root: Path) -> subprocess.CompletedProcess:
 def test_submission_packs_code_and_the_executed_notebook(finished, dist):
     # The optional batched step stays unwritten, as most students will leave it.
     shutil.copy(dist / "student/cs231n/tuning.py", finished / "cs231n/tuning.py")
-    (finished / "notebooks/softmax.ipynb").write_bytes(
-        tiny_notebook("**Your answer:** 42", "from cs231n.checks import check", "check('predict')")
+    release_tiny(
+        finished, "**Your answer:** 42", "from cs231n.checks import check", "check('predict')"
     )
     result = run_submission(finished)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -610,19 +902,24 @@ def test_submission_packs_code_and_the_executed_notebook(finished, dist):
 
 
 def test_submission_refuses_a_blank_answer_and_a_failing_notebook(finished):
-    notebook = finished / "notebooks/softmax.ipynb"
-    notebook.write_bytes(tiny_notebook("x = 1", "**Your answer:** *fill this in*"))
+    ids = release_tiny(finished, "x = 1", "**Your answer:** *fill this in*")
     result = run_submission(finished)
     assert result.returncode == 1
     assert (
-        "  - notebooks/softmax.ipynb cell 2 of 2 (after 'x = 1'): the answer still says "
-        "*fill this in*\n" in result.stdout
+        f"  - notebooks/softmax.ipynb cell 2 of 2 (id {ids[1]}, after 'x = 1'): the answer "
+        "still says *fill this in*\n" in result.stdout
     )
-    notebook.write_bytes(tiny_notebook("x = 1", "1 / 0"))
+    # An assert without a message: the cell is named by position, id and first line.
+    ids = release_tiny(finished, "x = 1", "# check x\nassert x == 2", "1 / 0")
     result = run_submission(finished)
     assert result.returncode == 1
-    assert "stops with an error: ZeroDivisionError: division by zero" in result.stdout
+    assert (
+        f"  - notebooks/softmax.ipynb cell 2 of 3 (id {ids[1]}, '# check x') stops with an "
+        "error: AssertionError\n" in result.stdout
+    ), result.stdout
+    assert "ZeroDivisionError" not in result.stdout  # nothing ran after the failing cell
     assert not (finished / "submission.zip").exists()
+    assert [p.name for p in finished.iterdir() if "submission" in p.name] == []
 
 
 # --- the real notebook in both editions (slow: each executes the notebook) ----------------

@@ -8,7 +8,9 @@ hand-made tree. Writing to disk happens once, at the end.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -19,13 +21,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
+
+from cs231n.submission import RELEASE_RECORD
+
 from . import leaks, pysource
 from . import notebook as nbsteps
 from .pysource import ReleaseError
 from .stubs import TASKS
 
 REPO = Path(__file__).resolve().parents[2]
-OVERLAY = Path(__file__).resolve().parent / "student"
+OVERLAY_DIR = "tools/release/student"  # taken from the source's git, like the rest
+OVERLAY = REPO / OVERLAY_DIR
 
 # What a student gets, as glob patterns relative to the repository root (an allow-list:
 # a new file ships only once it is named here). Files in OVERLAY are added on top.
@@ -43,6 +50,7 @@ SHIPPED = (
 # The bundled sample is at most 10 MB (DESIGN.md); anything near this limit means a
 # downloaded dataset slipped into SHIPPED.
 MAX_BYTES = 20_000_000
+GIT_SYMLINK, GIT_SUBMODULE = "120000", "160000"  # git's modes for the two
 
 
 @dataclass(frozen=True)
@@ -55,16 +63,190 @@ Tree = dict[str, File]
 
 
 def select_files(src: Path, patterns: tuple[str, ...] = SHIPPED) -> Tree:
-    """Step 1: the files of ``src`` that match the allow-list (caches never)."""
+    """Step 1: the files git tracks in ``src`` that match the allow-list.
+
+    Only tracked files can ship, so nothing stray in the working tree (notes, keys,
+    caches, downloads) reaches students; their content is the working tree's (see
+    :func:`describe` for how a difference from the commit shows). A shipped path that
+    is a symbolic link, a submodule or anything but a regular file fails the build.
+    """
+    matchers = [_glob(pattern) for pattern in patterns]
     tree: Tree = {}
-    for pattern in patterns:
-        for path in sorted(src.glob(pattern)):
-            rel = path.relative_to(src).as_posix()
-            if not path.is_file() or "__pycache__" in rel.split("/"):
-                continue
-            executable = bool(path.stat().st_mode & stat.S_IXUSR)
-            tree[rel] = File(path.read_bytes(), executable)
+    for rel, mode in sorted(tracked_files(src).items()):
+        if "__pycache__" in rel.split("/") or not any(m.fullmatch(rel) for m in matchers):
+            continue
+        if mode in (GIT_SYMLINK, GIT_SUBMODULE):
+            kind = "a symbolic link" if mode == GIT_SYMLINK else "a git submodule"
+            raise ReleaseError(f"{rel}: {kind} in git; shipped files must be regular files")
+        file = _read_regular(src, rel)
+        if file is not None:  # None: deleted in the working tree, so it does not ship
+            tree[rel] = file
     return tree
+
+
+def tracked_files(src: Path) -> dict[str, str]:
+    """Paths (POSIX, relative to ``src``) that git tracks in ``src``, with git's modes."""
+    top = Path(_git(src, "rev-parse", "--show-toplevel").strip())
+    if top.resolve() != src.resolve():
+        raise ReleaseError(
+            f"{src} is not the root of its git checkout (that is {top}); "
+            "pass the repository root as --src"
+        )
+    files: dict[str, str] = {}
+    for entry in filter(None, _git(src, "ls-files", "-z", "--stage").split("\0")):
+        info, rel = entry.split("\t", 1)  # "<mode> <object> <stage>\t<path>"
+        files[rel] = info.split()[0]
+    return files
+
+
+def describe(src: Path, patterns: tuple[str, ...] = SHIPPED) -> tuple[str, list[str]]:
+    """The commit ``src`` is at, with ``-dirty`` when a file that shapes the edition
+    (a shipped file or the builder in tools/release/) differs from it, and those files.
+    """
+    try:
+        commit = _git(src, "rev-parse", "--short", "HEAD").strip()
+    except ReleaseError:
+        commit = "no commit"  # a repository with nothing committed yet
+    status = _git(src, "status", "--porcelain=v1", "-z", "--untracked-files=no").split("\0")
+    matchers = [_glob(p) for p in (*patterns, "tools/release/**/*")]
+    changed, entries = [], iter(status)
+    for entry in entries:
+        if not entry:
+            continue
+        if entry[0] in "RC":  # a rename or copy is followed by its original path
+            next(entries, None)
+        if any(m.fullmatch(entry[3:]) for m in matchers):
+            changed.append(entry[3:])
+    return (f"{commit}-dirty" if changed else commit), changed
+
+
+def _git(src: Path, *args: str) -> str:
+    """Run git in ``src`` and return its output; a clear ReleaseError when it fails."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(src), *args], capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise ReleaseError(
+            "git is not installed; the release is built from the files git tracks "
+            "(Debian: apt-get install git)"
+        ) from None
+    if result.returncode != 0:
+        if "not a git repository" in result.stderr:
+            raise ReleaseError(
+                f"{src} is not a git checkout. The student edition is built only from "
+                "files git tracks, so that nothing stray (notes, keys, links) ships: "
+                "build it from a clone of the repository (git clone)"
+            )
+        raise ReleaseError(f"git {' '.join(args)} failed in {src}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A regex for a POSIX path pattern: ``*`` within a folder, ``**/`` any depth."""
+    parts = []
+    for piece in pattern.split("/"):
+        if piece == "**":
+            parts.append("(?:[^/]+/)*")
+        else:
+            regex = "".join(
+                "[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in piece
+            )
+            parts.append(regex + "/")
+    return re.compile("".join(parts)[:-1])
+
+
+def _read_regular(src: Path, rel: str) -> File | None:
+    """The file at ``src/rel``, never through a symbolic link (None when it is gone)."""
+    path = src / rel
+    for parent in reversed(Path(rel).parents[:-1]):  # a linked folder would lead out too
+        if (src / parent).is_symlink():
+            raise ReleaseError(
+                f"{parent.as_posix()}/ is a symbolic link (to {os.readlink(src / parent)}); "
+                f"shipped files must sit in real folders: {rel} would be read through it"
+            )
+    if path.is_symlink():
+        raise ReleaseError(
+            f"{rel} is a symbolic link (to {os.readlink(path)}); shipped files must be "
+            "regular files: replace the link with the file or stop tracking it"
+        )
+    try:
+        # O_NOFOLLOW: a link put there since the check above is refused by the kernel;
+        # O_NONBLOCK: opening a named pipe returns at once instead of waiting.
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise ReleaseError(f"{rel}: cannot be read: {error}") from None
+    with os.fdopen(fd, "rb") as stream:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ReleaseError(f"{rel} is not a regular file; only regular files ship")
+        if info.st_size > MAX_BYTES:
+            raise ReleaseError(
+                f"{rel} holds {info.st_size:,} bytes, more than the whole edition may "
+                f"({MAX_BYTES:,}); is a download tracked by mistake?"
+            )
+        return File(stream.read(MAX_BYTES + 1), bool(info.st_mode & stat.S_IXUSR))
+
+
+def read_notebook(path: str, data: bytes) -> nbformat.NotebookNode:
+    """Parse a notebook of the tree, or a ReleaseError naming the notebook and the cell.
+
+    Every cell needs a unique id: the release record and ``make submission`` know cells
+    by id. Jupyter gives cells ids since nbformat 4.5 (open and save the notebook).
+    """
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except ValueError as error:  # also UnicodeDecodeError, JSONDecodeError
+        raise ReleaseError(f"{path}: not a notebook: not UTF-8 JSON ({error})") from None
+    except RecursionError:
+        raise ReleaseError(f"{path}: not a notebook: its JSON is nested too deep") from None
+    if not isinstance(raw, dict) or raw.get("nbformat") != 4:
+        raise ReleaseError(f'{path}: not a notebook in format 4 (no "nbformat": 4 at the top)')
+    if not isinstance(raw.get("cells"), list):
+        raise ReleaseError(f'{path}: has no "cells" list')
+    seen: dict[str, int] = {}
+    for index, cell in enumerate(raw["cells"]):
+        where = f"{path}, cell {index}"
+        if not isinstance(cell, dict):
+            raise ReleaseError(f"{where}: is {type(cell).__name__}, not a cell (a JSON object)")
+        cell_id = cell.get("id")
+        if isinstance(cell_id, str):
+            where += f" (id {cell_id})"
+        if cell.get("cell_type") not in ("code", "markdown", "raw"):
+            raise ReleaseError(
+                f'{where}: "cell_type" is {cell.get("cell_type")!r}; '
+                'expected "code", "markdown" or "raw"'
+            )
+        source = cell.get("source")
+        if not isinstance(source, str) and not (
+            isinstance(source, list) and all(isinstance(line, str) for line in source)
+        ):
+            raise ReleaseError(f'{where}: "source" is {source!r}, not text')
+        metadata = cell.get("metadata", {})
+        if not isinstance(metadata, dict):
+            raise ReleaseError(f'{where}: "metadata" is {metadata!r}, not a JSON object')
+        tags = metadata.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            raise ReleaseError(f"{where}: tags must be a list of strings, not {tags!r}")
+        if not isinstance(cell_id, str) or not cell_id:
+            raise ReleaseError(
+                f"{where}: has no cell id; open and save the notebook in Jupyter (nbformat "
+                "4.5 gives every cell one)"
+            )
+        if cell_id in seen:
+            raise ReleaseError(f"{where}: cell {seen[cell_id]} has this id too; ids are unique")
+        seen[cell_id] = index
+    try:
+        nbformat.validate(raw)
+    except RecursionError:
+        raise ReleaseError(f"{path}: not a valid notebook: nested too deep") from None
+    except nbformat.ValidationError as error:
+        place = "/".join(str(key) for key in error.absolute_path)
+        raise ReleaseError(f"{path}: not a valid notebook: {place}: {error.message}") from None
+    return nbsteps.read(data)
 
 
 def stub_python(tree: Tree, tasks: dict[tuple[str, str, int], str] = TASKS) -> Tree:
@@ -96,7 +278,7 @@ def _each_notebook(step: Callable[..., object], *, with_path: bool = True) -> Ca
         out = dict(tree)
         for path, file in tree.items():
             if path.endswith(".ipynb"):
-                nb = nbsteps.read(file.data)
+                nb = read_notebook(path, file.data)
                 nb = step(nb, path) if with_path else step(nb)
                 out[path] = File(nbsteps.write(nb), file.executable)
         return out
@@ -112,13 +294,37 @@ blank_answer_cells = _each_notebook(nbsteps.blank_answer_cells)
 clear_outputs = _each_notebook(nbsteps.clear_outputs, with_path=False)
 
 
-def add_overlay(tree: Tree, overlay: Path = OVERLAY) -> Tree:
-    """Step 6: add the student variants of README.md and Makefile (replacing any)."""
-    return {**tree, **select_files(overlay, ("*",))}
+def record_release(tree: Tree) -> Tree:
+    """Step 6: write down what each notebook was released as, in ``RELEASE_RECORD``.
+
+    For every cell, in order: its id, type, tags and source (the stub, for a solution
+    or answer cell). ``make submission`` compares the student's notebook with it.
+    """
+    notebooks = {}
+    for path, file in sorted(tree.items()):
+        if path.endswith(".ipynb"):
+            cells = read_notebook(path, file.data).cells
+            notebooks[path] = [
+                {
+                    "id": cell.id,
+                    "cell_type": cell.cell_type,
+                    "tags": sorted(nbsteps.tags(cell)),
+                    "source": cell.source,
+                }
+                for cell in cells
+            ]
+    record = json.dumps({"notebooks": notebooks}, indent=1, ensure_ascii=False) + "\n"
+    return {**tree, RELEASE_RECORD: File(record.encode("utf-8"))}
+
+
+def add_overlay(tree: Tree, src: Path = REPO) -> Tree:
+    """Step 7: add the student variants of README.md and Makefile (replacing any)."""
+    overlay = select_files(src, (f"{OVERLAY_DIR}/*",))
+    return {**tree, **{rel.removeprefix(f"{OVERLAY_DIR}/"): f for rel, f in overlay.items()}}
 
 
 def check_size(tree: Tree, limit: int = MAX_BYTES) -> Tree:
-    """Step 7: refuse an edition too large to be code plus the bundled sample."""
+    """Step 8: refuse an edition too large to be code plus the bundled sample."""
     total = sum(len(f.data) for f in tree.values())
     if total > limit:
         largest = sorted(tree, key=lambda p: -len(tree[p].data))[:3]
@@ -130,7 +336,7 @@ def check_size(tree: Tree, limit: int = MAX_BYTES) -> Tree:
 
 
 def check_no_leaks(reference: Tree, edition: Tree) -> None:
-    """Step 8: refuse an edition in which a line of a solution still appears."""
+    """Step 9: refuse an edition in which a line of a solution still appears."""
     snippets = leaks.solution_snippets({p: f.data for p, f in reference.items()})
     found = leaks.find_leaks(snippets, {p: f.data for p, f in edition.items()})
     if found:
@@ -147,7 +353,8 @@ def build_edition(src: Path = REPO, tasks: dict[tuple[str, str, int], str] = TAS
     edition = stub_solution_cells(edition)
     edition = blank_answer_cells(edition)
     edition = clear_outputs(edition)
-    edition = add_overlay(edition)
+    edition = record_release(edition)
+    edition = add_overlay(edition, src)
     edition = check_size(edition)
     check_no_leaks(reference, edition)
     return edition
@@ -179,19 +386,6 @@ def write_zip(tree: Tree, path: Path, root: str) -> None:
             archive.writestr(info, file.data)
 
 
-def _describe_source(src: Path) -> str:
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(src), "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return str(src)
-    return f"{src} at {result.stdout.strip()}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.release",
@@ -203,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     dist = args.dist if args.dist is not None else args.src / "dist"
     try:
         edition = build_edition(args.src)
+        commit, changed = describe(args.src)
     except ReleaseError as error:
         print(f"release: {error}", file=sys.stderr)
         return 1
@@ -213,7 +408,10 @@ def main(argv: list[str] | None = None) -> int:
         for p, f in edition.items()
         if p.endswith(".py")
     )
-    print(f"student edition of {_describe_source(args.src)}")
+    print(f"student edition of {args.src} at {commit}")
+    if changed:
+        print("  dirty: built from the working tree, which differs from that commit in:")
+        print("".join(f"    {rel}\n" for rel in changed), end="")
     print(f"  {len(edition)} files, {stubs} code stubs: {dist / 'student'}")
     print(f"  zip: {dist / 'student.zip'}")
     return 0
