@@ -22,6 +22,7 @@ so two threads of one program training at once would share (and fight over) one 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from collections.abc import Generator, Iterator
@@ -30,11 +31,13 @@ from contextvars import ContextVar
 from threadpoolctl import ThreadpoolController
 
 PROBE = 8  # steps timed with each thread count
-FIRST_WINDOW = 32  # steps run with the winner before the next probe; doubles while it holds
-MAX_WINDOW = 1024
-MARGIN = 1.15  # one thread must be this much faster than the usual count to be chosen
+FIRST_WINDOW = 32  # steps run with the winner before the next probe ...
+GROWTH = 4  # ... times this while the winner holds,
+MAX_WINDOW = 2048  # ... up to this
+MARGIN = 1.1  # the usual count must be this much faster than one thread to be chosen
 SLOWDOWN = 2.0  # steps this much slower than at the probe: the machine changed, probe again
 
+_clock = time.perf_counter  # the tests swap in a simulated clock
 _controller: ThreadpoolController | None = None
 _current: ContextVar[_Tuner | None] = ContextVar("cs231n_blas_tuner", default=None)
 
@@ -62,7 +65,7 @@ class _Tuner:
 
     def tick(self) -> None:
         if self._plan is not None:
-            self._plan.send(time.perf_counter())
+            self._plan.send(_clock())
 
     def close(self) -> None:
         self._plan = None
@@ -73,27 +76,38 @@ class _Tuner:
             _blas().limit(limits=threads)
             self.threads = threads
 
-    def _timed(self, threads: int, steps: int) -> Generator[None, float, float]:
-        """Run ``steps`` steps with ``threads`` threads; return their wall time."""
+    def _timed(
+        self, threads: int, steps: int, give_up: float = math.inf
+    ) -> Generator[None, float, tuple[float, int]]:
+        """Run up to ``steps`` steps with ``threads`` threads, fewer once they have taken
+        ``give_up`` seconds; return (wall time, steps run)."""
         self._use(threads)
-        start = now = time.perf_counter()  # a step boundary: called from tick()
-        for _ in range(steps):
+        start = now = _clock()  # a step boundary: called from tick()
+        done = 0
+        while done < steps and now - start <= give_up:
             now = yield
-        return now - start
+            done += 1
+        return now - start, done
 
     def _schedule(self) -> Generator[None, float, None]:
-        """The plan, one ``yield`` per step: probe both counts, keep the faster, repeat."""
+        """The plan, one ``yield`` per step: probe both counts, keep the faster, repeat.
+
+        The costs are lopsided: one thread on an idle machine is at most a few tens of
+        percent slower, the usual count on a busy one several times. So the usual count
+        must win clearly, and its probe stops as soon as it has lost.
+        """
         yield  # the first step runs with the usual count (and warms the caches)
-        window, choice = FIRST_WINDOW // 2, self.most
+        window, choice = FIRST_WINDOW // GROWTH, self.most
         while True:
-            one = yield from self._timed(1, PROBE)
-            most = yield from self._timed(self.most, PROBE)
-            previous, choice = choice, 1 if one * MARGIN < most else self.most
-            window = min(2 * window, MAX_WINDOW) if choice == previous else FIRST_WINDOW
-            expected = one if choice == 1 else most
+            one, _ = yield from self._timed(1, PROBE)
+            most, done = yield from self._timed(self.most, PROBE, give_up=one / MARGIN)
+            wins = done == PROBE and most * MARGIN < one
+            previous, choice = choice, self.most if wins else 1
+            window = min(GROWTH * window, MAX_WINDOW) if choice == previous else FIRST_WINDOW
             for _ in range(window // PROBE):
-                if (yield from self._timed(choice, PROBE)) > SLOWDOWN * expected:
-                    window = FIRST_WINDOW // 2  # the machine changed: probe now, and soon again
+                elapsed, _ = yield from self._timed(choice, PROBE)
+                if choice > 1 and elapsed > SLOWDOWN * most:  # the cores got busy
+                    window = FIRST_WINDOW // GROWTH
                     break
 
 

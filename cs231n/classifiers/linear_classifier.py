@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import functools
 import math
 import os
 import reprlib
@@ -10,7 +11,9 @@ import tempfile
 import warnings
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm.auto import trange
@@ -24,6 +27,19 @@ from .softmax import softmax_loss_vectorized
 MAX_ABSENT_CLASSES = 10
 
 
+def _tuned_and_quiet(train: Callable[..., list[float]]) -> Callable[..., list[float]]:
+    """Run ``train`` with its BLAS thread count tuned (``cs231n/_threads.py``) and numpy's
+    floating-point warnings off: a diverging run gets one clear warning, not numpy's many.
+    """
+
+    @functools.wraps(train)
+    def tuned(*args: Any, **kwargs: Any) -> list[float]:
+        with _threads.adaptive_blas_threads(), np.errstate(all="ignore"):
+            return train(*args, **kwargs)
+
+    return tuned
+
+
 class LinearClassifier(abc.ABC):
     """A linear model ``scores = X @ W`` with W of shape (D, C).
 
@@ -33,8 +49,7 @@ class LinearClassifier(abc.ABC):
     def __init__(self) -> None:
         self.W: np.ndarray | None = None
 
-    @_threads.adaptive_blas_threads()
-    @np.errstate(all="ignore")  # divergence gets one clear warning below, not numpy's many
+    @_tuned_and_quiet
     def train(
         self,
         X: np.ndarray,
@@ -238,9 +253,8 @@ class LinearClassifier(abc.ABC):
                     raise ValueError(f"{not_ours}: it holds {_short(sorted(members))}")
                 saved_by = _read_tag(archive, "classifier.npy", f"{not_ours}: its class tag")
                 if saved_by != type(self).__name__:
-                    raise ValueError(
-                        f"{path} holds a {_short(saved_by)}, not a {type(self).__name__}"
-                    )
+                    shown = saved_by if saved_by.isidentifier() else _short(saved_by)
+                    raise ValueError(f"{path} holds a {shown}, not a {type(self).__name__}")
                 W = _read_weights(archive, "W.npy", str(path))
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
             raise ValueError(f"{path} is a damaged or unsupported .npz ({error})") from None
