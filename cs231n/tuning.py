@@ -20,12 +20,15 @@ one with the student's own ``Softmax.train`` and gets the same models, only slow
 
 from __future__ import annotations
 
+import numbers
+import warnings
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .classifiers.linear_classifier import Softmax, _check_X_y, initial_weights
+from . import _threads
+from .classifiers.linear_classifier import Softmax, _check_X_y, _short, initial_weights
 
 
 def grid_search(
@@ -41,6 +44,7 @@ def grid_search(
     verbose: bool = False,
     progress: bool = False,
     chunk_size: int = 64,
+    num_classes: int | None = None,
 ) -> tuple[dict[tuple[float, float], tuple[float, float]], Softmax]:
     """Train a Softmax classifier for every (learning rate, reg) pair; keep the best.
 
@@ -53,13 +57,13 @@ def grid_search(
 
     Parameters
     ----------
-    X_train : (N, D) float array of training examples. float32 trains in float32.
-    y_train : (N,) int array of labels, ``0 <= y_train[i] < C`` with
-        ``C = y_train.max() + 1``.
-    X_val : (M, D) float array of validation examples, same dtype as X_train.
+    X_train : (N, D) float array of finite training examples. float32 trains in float32.
+    y_train : (N,) int array of labels, ``0 <= y_train[i] < C``.
+    X_val : (M, D) float array of finite validation examples, same dtype as X_train.
     y_val : (M,) int array of labels in ``[0, C)``.
-    learning_rates : sequence of K_lr distinct positive step sizes.
-    regularization_strengths : sequence of K_reg distinct L2 strengths >= 0.
+    learning_rates : list (or tuple, or 1-D array) of K_lr distinct positive step sizes.
+        Not a set: a set has no order, and the results and the tie-break follow it.
+    regularization_strengths : list of K_reg distinct L2 strengths >= 0, likewise.
     num_iters : SGD steps per configuration.
     batch_size : examples per step, drawn with replacement.
     seed : seeds the initial W and the minibatches, as in ``Softmax.train``;
@@ -71,23 +75,37 @@ def grid_search(
         gradients take about ``3 * D * C * chunk_size`` numbers (47 MB in float64 for
         CIFAR-10's D = 3073, C = 10 and the default 64). Each chunk replays the same
         seed, so the results do not depend on chunk_size.
+    num_classes : C, as in ``Softmax.train``: None means ``y_train.max() + 1``, with at
+        most ``max(10, distinct labels)`` labels below it absent from y_train.
 
     Returns
     -------
     results : dict mapping ``(lr, reg)`` to ``(train_accuracy, val_accuracy)``, the
         fractions of X_train and X_val rows whose argmax score is the true label,
-        for all ``K_lr * K_reg`` pairs.
+        for all ``K_lr * K_reg`` pairs. A configuration that diverged (NaN or
+        infinite weights or scores) gets ``(nan, nan)``.
     best : the trained Softmax with the highest validation accuracy (on a tie, the
-        first in the order learning rate, then reg, as given).
+        first in the order learning rate, then reg, as given); never a diverged one.
 
     Raises
     ------
+    TypeError
+        When a hyperparameter grid is a set, a generator or anything but a list of
+        numbers.
     ValueError
         On empty or duplicate hyperparameter lists, a learning rate <= 0, a negative
-        reg, or data whose shapes, dtypes or labels do not fit together.
+        reg, or data whose shapes, dtypes, values (NaN, infinity) or labels do not fit
+        together. Checked once, before any training.
+    RuntimeError
+        When every configuration diverged.
+
+    Warns
+    -----
+    RuntimeWarning
+        Naming the (lr, reg) of every configuration that diverged.
     """
-    X_train, y_train = _check_X_y(X_train, y_train, "X_train", "y_train")
-    X_val, y_val = _check_X_y(X_val, y_val, "X_val", "y_val")
+    X_train, y_train = _check_X_y(X_train, y_train, "X_train", "y_train", num_classes)
+    X_val, y_val = _check_X_y(X_val, y_val, "X_val", "y_val", num_classes)
     if X_val.shape[1] != X_train.shape[1]:
         raise ValueError(
             f"X_val has {X_val.shape[1]} columns but X_train has {X_train.shape[1]}: "
@@ -98,7 +116,8 @@ def grid_search(
             f"X_val is {X_val.dtype} but X_train is {X_train.dtype}: convert both to one "
             "dtype (float32 trains faster) so that nothing is silently upcast"
         )
-    num_classes = int(y_train.max()) + 1
+    if num_classes is None:
+        num_classes = int(y_train.max()) + 1
     if y_val.max() >= num_classes:
         raise ValueError(
             f"y_val holds label {y_val.max()} but y_train's labels stop at {num_classes - 1}: "
@@ -116,16 +135,32 @@ def grid_search(
     results: dict[tuple[float, float], tuple[float, float]] = {}
     best_W, best_val = None, -1.0
     trained = _train_in_chunks(
-        X_train, y_train, configs, num_iters, batch_size, seed, chunk_size, progress
+        X_train, y_train, configs, num_iters, batch_size, seed, chunk_size, progress, num_classes
     )
-    for chunk, W_all in trained:
-        train_acc = _accuracies(X_train, y_train, W_all, num_classes)
-        val_acc = _accuracies(X_val, y_val, W_all, num_classes)
-        for k, config in enumerate(chunk):
-            results[config] = (train_acc[k], val_acc[k])
-            if val_acc[k] > best_val:
-                best_val = val_acc[k]
-                best_W = W_all[:, k * num_classes : (k + 1) * num_classes].copy()
+    # One thread count for the whole search: the accuracies run with the count the
+    # training steps chose (no steps to time there).
+    with _threads.adaptive_blas_threads(), np.errstate(all="ignore"):
+        for chunk, W_all in trained:
+            train_acc = _accuracies(X_train, y_train, W_all, num_classes)
+            val_acc = _accuracies(X_val, y_val, W_all, num_classes)
+            for k, config in enumerate(chunk):
+                results[config] = (train_acc[k], val_acc[k])
+                if val_acc[k] > best_val:  # False for nan: a diverged model never wins
+                    best_val = val_acc[k]
+                    best_W = W_all[:, k * num_classes : (k + 1) * num_classes].copy()
+    diverged = [config for config, (_, val_acc) in results.items() if np.isnan(val_acc)]
+    if len(diverged) == len(results):
+        raise RuntimeError(
+            f"every configuration diverged (NaN or infinite weights): {diverged}. Lower the "
+            "learning rates (or the regularisation strengths)"
+        )
+    if diverged:
+        warnings.warn(
+            "grid_search: these (lr, reg) configurations diverged (NaN or infinite weights) "
+            f"and are reported with nan accuracies: {diverged}. Lower the learning rate",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
     if verbose:
         for (lr, reg), (train_acc, val_acc) in results.items():
@@ -137,8 +172,28 @@ def grid_search(
 
 
 def _check_grid(name: str, values: Sequence[float], positive: bool) -> list[float]:
-    """Hyperparameter list as Python floats; ValueError when empty, repeated or out of range."""
-    values = [float(v) for v in np.ravel(values)]
+    """Hyperparameter list as Python floats; TypeError or ValueError naming what is wrong."""
+    if isinstance(values, set | frozenset):
+        raise TypeError(
+            f"{name} is a set, which has no order (the results and the tie-break between "
+            f"equally good models follow the order given): pass a list, e.g. sorted({name})"
+        )
+    if isinstance(values, numbers.Real) and not isinstance(values, bool):
+        values = [values]  # one number: a grid of one
+    elif isinstance(values, np.ndarray) and values.ndim == 1:
+        values = values.tolist()
+    elif isinstance(values, list | tuple | range):
+        values = list(values)
+    else:
+        raise TypeError(
+            f"{name} must be a list of numbers; got {_short(values)} of type "
+            f"{type(values).__name__}"
+            + (" (pass list(...) of it)" if _is_iterator(values) else "")
+        )
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Real)]
+    if bad:
+        raise TypeError(f"{name} must hold numbers only; got {_short(bad)}")
+    values = [float(v) for v in values]
     if not values:
         raise ValueError(f"{name} is empty: give at least one value")
     if len(set(values)) != len(values):
@@ -150,6 +205,10 @@ def _check_grid(name: str, values: Sequence[float], positive: bool) -> list[floa
     return values
 
 
+def _is_iterator(value: object) -> bool:
+    return hasattr(value, "__next__")
+
+
 def _train_in_chunks(
     X: np.ndarray,
     y: np.ndarray,
@@ -159,22 +218,45 @@ def _train_in_chunks(
     seed: int | None,
     chunk_size: int,
     progress: bool,
+    num_classes: int | None = None,
 ) -> Iterator[tuple[list[tuple[float, float]], np.ndarray]]:
-    """Train the configurations chunk_size at a time; yield (chunk, its W side by side)."""
+    """Train the configurations chunk_size at a time; yield (chunk, its W side by side).
+
+    The batched steps tick the innermost ``_threads.adaptive_blas_threads`` (grid_search
+    opens one); NaN and overflow in a diverging model are left for the caller to report.
+    """
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)  # one seed that every chunk replays
-    num_classes = int(y.max()) + 1
+    if num_classes is None:
+        num_classes = int(y.max()) + 1
     chunks = [configs[i : i + chunk_size] for i in range(0, len(configs), chunk_size)]
     total = num_iters * len(configs)  # counts one step of one configuration as 1
     with tqdm(total=total, desc="grid search", unit="step", disable=not progress) as bar:
+        ticking = _TickingBar(bar)
         for chunk in chunks:
             try:
-                W_all = _train_together(X, y, chunk, num_classes, num_iters, batch_size, seed, bar)
+                with np.errstate(all="ignore"):
+                    W_all = _train_together(
+                        X, y, chunk, num_classes, num_iters, batch_size, seed, ticking
+                    )
             except NotImplementedError:  # the student edition, optional exercise not done
                 W_all = None
             if W_all is None:  # outside the except: errors from Softmax.train read plainly
-                W_all = _train_one_by_one(X, y, chunk, num_iters, batch_size, seed, bar)
+                W_all = _train_one_by_one(
+                    X, y, chunk, num_iters, batch_size, seed, bar, num_classes
+                )
             yield chunk, W_all
+
+
+class _TickingBar:
+    """The progress bar handed to ``_train_together``: its one update per step is a tick."""
+
+    def __init__(self, bar: tqdm) -> None:
+        self._bar = bar
+
+    def update(self, n: int = 1) -> None:
+        self._bar.update(n)
+        _threads.tick()
 
 
 def _train_together(
@@ -242,12 +324,15 @@ def _train_one_by_one(
     batch_size: int,
     seed: int,
     bar: tqdm,
+    num_classes: int | None = None,
 ) -> np.ndarray:
     """The same models as ``_train_together``, one ``Softmax.train`` each; (D, C*K)."""
     weights = []
     for lr, reg in configs:
         model = Softmax()
-        model.train(X, y, lr, reg, num_iters, batch_size, seed=seed)
+        with warnings.catch_warnings():  # grid_search reports divergence once, for all
+            warnings.simplefilter("ignore", RuntimeWarning)
+            model.train(X, y, lr, reg, num_iters, batch_size, seed=seed, num_classes=num_classes)
         weights.append(model.W)
         bar.update(num_iters)
     return np.hstack(weights)
@@ -256,10 +341,18 @@ def _train_one_by_one(
 def _accuracies(
     X: np.ndarray, y: np.ndarray, W_all: np.ndarray, num_classes: int, block: int = 4096
 ) -> list[float]:
-    """Fraction of rows each model gets right (argmax of X @ W), scoring X in row blocks."""
+    """Fraction of rows each model gets right (argmax of X @ W), scoring X in row blocks.
+
+    A model whose weights or scores are not all finite (it diverged) gets nan.
+    """
     K = W_all.shape[1] // num_classes
     correct = np.zeros(K, dtype=np.int64)
+    finite = np.isfinite(W_all).reshape(-1, K, num_classes).all(axis=(0, 2))
     for start in range(0, X.shape[0], block):
         scores = (X[start : start + block] @ W_all).reshape(-1, K, num_classes)
         correct += np.sum(scores.argmax(axis=2) == y[start : start + block, None], axis=0)
-    return [float(c) / X.shape[0] for c in correct]
+        finite &= np.isfinite(scores).all(axis=(0, 2))
+    return [
+        float(c) / X.shape[0] if ok else float("nan")
+        for c, ok in zip(correct, finite, strict=True)
+    ]

@@ -5,6 +5,8 @@ not shift the scores (its exponent range holds exp(1e4)), the closed form at W =
 and centred-difference numerical gradients.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -139,6 +141,13 @@ def test_float32_in_float32_out(f):
     np.testing.assert_allclose(dW32, dW64, rtol=1e-3, atol=1e-6)
 
 
+def as_matrix(a):
+    """``np.asmatrix(a)`` without its PendingDeprecationWarning (an error under pytest)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        return np.asmatrix(a)
+
+
 @pytest.mark.parametrize("f", LOSSES, ids=IDS)
 @pytest.mark.parametrize(
     "case, match",
@@ -158,6 +167,8 @@ def test_float32_in_float32_out(f):
         (lambda W, X, y: (W, X, y, float("nan")), r"^reg must be a finite number >= 0"),
         (lambda W, X, y: (W, X, y, "0.1"), r"^reg must be a finite number >= 0"),
         (lambda W, X, y: (W.tolist(), X, y, 0.1), r"^W must be a 2-D array"),
+        (lambda W, X, y: (W, as_matrix(X), y, 0.1), r"^X is an np.matrix: pass np.asarray"),
+        (lambda W, X, y: (as_matrix(W), X, y, 0.1), r"^W is an np.matrix"),
     ],
 )
 def test_bad_input_names_the_argument(f, case, match):

@@ -1,10 +1,13 @@
 """The batched grid search: same models as solo training, right bookkeeping, dtypes, errors."""
 
+import warnings
+
 import numpy as np
 import pytest
 from cifar_fixtures import write_cifar_folder
+from threadpoolctl import threadpool_info, threadpool_limits
 
-from cs231n import tuning
+from cs231n import _threads, tuning
 from cs231n.classifiers import Softmax
 from cs231n.classifiers.softmax import softmax_loss_vectorized
 from cs231n.data_utils import load_dataset, make_splits, preprocess
@@ -232,3 +235,140 @@ def test_bad_data_is_refused_by_name():
         ValueError, match=r"^X_train must hold floats; got dtype int64 \(convert with"
     ):
         grid_search(X.astype(np.int64), y, X_val, y_val, *grid)
+
+
+# ----------------------------------------------------------------------------------------
+# Data checks, grids, divergence and BLAS threads
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["X_train", "X_val"])
+def test_non_finite_data_is_refused_by_name(name):
+    data = dict(zip(["X_train", "y_train", "X_val", "y_val"], split(), strict=True))
+    data[name][5, 3] = np.nan
+    with pytest.raises(
+        ValueError, match=rf"^{name} holds 1 NaN or infinite value\(s\), the first {name}\[5, 3\]"
+    ):
+        grid_search(**data, learning_rates=LRS, regularization_strengths=REGS, num_iters=5)
+
+
+def test_matrix_and_stray_labels_are_refused_by_name():
+    X, y, X_val, y_val = split()
+    grid = ([1e-3], [0.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        X_val_matrix = np.asmatrix(X_val)
+    with pytest.raises(ValueError, match=r"^X_val is an np.matrix"):
+        grid_search(X, y, X_val_matrix, y_val, *grid)
+    y = y.copy()
+    y[0] = 20000
+    with pytest.raises(
+        ValueError, match=r"^y_train holds 6 distinct labels but its largest is 20000"
+    ):
+        grid_search(X, y, X_val, y_val, *grid)
+    with pytest.raises(ValueError, match=r"^y_val holds label 4, but there are 3 classes"):
+        grid_search(X, np.minimum(y, 2), X_val, y_val, *grid, num_classes=3)
+
+
+@pytest.mark.parametrize(
+    "grid, error, message",
+    [
+        (
+            {1e-3, 1e-2},
+            TypeError,
+            r"learning_rates is a set, which has no order.*sorted\(learning_rates\)",
+        ),
+        (frozenset([1e-3]), TypeError, "is a set"),
+        (
+            (lr for lr in [1e-3, 1e-2]),
+            TypeError,
+            r"must be a list of numbers; got .* generator \(pass list\(...\) of it\)",
+        ),
+        (iter([1e-3]), TypeError, r"list_iterator \(pass list"),
+        ({"a": 1e-3}, TypeError, "of type dict"),
+        ("1e-3", TypeError, "of type str"),
+        (["1e-3", 1e-2], TypeError, r"must hold numbers only; got \['1e-3'\]"),
+        ([[1e-3, 1e-2]], TypeError, "must hold numbers only"),
+        ([True], TypeError, "must hold numbers only"),
+        ([1e-3, 1j], TypeError, "must hold numbers only"),
+        (np.array([[1e-3, 1e-2]]), TypeError, "of type ndarray"),
+        (None, TypeError, "of type NoneType"),
+    ],
+)
+def test_grids_must_be_ordered_lists_of_numbers(grid, error, message):
+    X, y, X_val, y_val = split()
+    with pytest.raises(error, match=message):
+        grid_search(X, y, X_val, y_val, grid, REGS, num_iters=2)
+
+
+@pytest.mark.parametrize("grid", [(3e-3, 3e-2), np.array([3e-3, 3e-2]), range(1, 2), 3e-3])
+def test_tuples_arrays_ranges_and_one_number_are_grids(grid):
+    X, y, X_val, y_val = split()
+    results, _ = grid_search(X, y, X_val, y_val, grid, [0.0], num_iters=2)
+    assert list(results) == [(float(lr), 0.0) for lr in np.atleast_1d(np.asarray(grid, float))]
+
+
+def skewed(n=400, seed=0):
+    """60% of the labels in class 0: a diverged model predicting 0 everywhere scores 0.6."""
+    rng = np.random.default_rng(seed)
+    y = np.where(rng.random(n) < 0.6, 0, rng.integers(1, 5, size=n))
+    X = np.hstack([rng.standard_normal((n, 24)) + 0.5 * y[:, None], np.ones((n, 1))])
+    return X[:300], y[:300], X[300:], y[300:]
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_a_diverged_configuration_is_nan_warned_and_never_best(batched, monkeypatch):
+    if not batched:  # the student edition before the optional exercise: one by one
+        monkeypatch.setattr(
+            tuning, "_train_together", lambda *a: (_ for _ in ()).throw(NotImplementedError)
+        )
+    X, y, X_val, y_val = skewed()
+    with pytest.warns(RuntimeWarning, match=r"diverged .*\[\(1e\+30, 0\.1\)\]") as caught:
+        results, best = grid_search(
+            X, y, X_val, y_val, [1e-2, 1e30], [0.1], num_iters=40, batch_size=BATCH
+        )
+    assert len(caught) == 1  # one warning for the search, none from numpy
+    assert np.isnan(results[(1e30, 0.1)]).all()
+    healthy = solo(X, y, 1e-2, 0.1, iters=40)  # the oracle: trained on its own
+    assert results[(1e-2, 0.1)] == (
+        np.mean(healthy.predict(X) == y),
+        np.mean(healthy.predict(X_val) == y_val),
+    )
+    assert np.isfinite(best.W).all() and rel_diff(best.W, healthy.W) < 1e-10
+
+
+def test_when_every_configuration_diverges_the_search_says_so():
+    X, y, X_val, y_val = skewed()
+    with pytest.raises(
+        RuntimeError, match=r"every configuration diverged .*\(1e\+30, 0\.1\), \(1e\+31, 0\.1\)"
+    ):
+        grid_search(X, y, X_val, y_val, [1e30, 1e31], [0.1], num_iters=40, batch_size=BATCH)
+
+
+def blas_threads():
+    return tuple(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+
+
+@pytest.mark.skipif(not blas_threads(), reason="no BLAS found")
+@pytest.mark.parametrize("fail", [False, True])
+def test_grid_search_tunes_its_steps_and_sets_the_users_threads_back(monkeypatch, fail):
+    seen = []
+    real_tick = _threads.tick
+
+    def tick():
+        seen.append(blas_threads()[0])
+        real_tick()
+
+    monkeypatch.setattr(_threads, "tick", tick)
+    if fail:  # an error after training, while the search's thread limit is in force
+        monkeypatch.setattr(tuning, "_accuracies", lambda *a: 1 / 0)
+    X, y, X_val, y_val = split()
+    with threadpool_limits(2, user_api="blas"):
+        before = threadpool_info()
+        if fail:
+            with pytest.raises(ZeroDivisionError):
+                grid_search(X, y, X_val, y_val, LRS, REGS, num_iters=ITERS, batch_size=BATCH)
+        else:
+            grid_search(X, y, X_val, y_val, LRS, REGS, num_iters=ITERS, batch_size=BATCH)
+        assert threadpool_info() == before
+    assert len(seen) == ITERS and set(seen) == {1, 2}  # one tick per batched step

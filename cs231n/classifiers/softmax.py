@@ -14,6 +14,9 @@ import numpy as np
 
 def _validate(W: np.ndarray, X: np.ndarray, y: np.ndarray, reg: float) -> None:
     """Raise ValueError naming the argument when W, X, y or reg do not fit together."""
+    for name, a in (("W", W), ("X", X), ("y", y)):
+        if isinstance(a, np.matrix):  # its * is a matrix product and it stays 2-D
+            raise ValueError(f"{name} is an np.matrix: pass np.asarray({name})")
     if not isinstance(W, np.ndarray) or W.ndim != 2:
         raise ValueError(f"W must be a 2-D array of shape (D, C); got {_describe(W)}")
     if not isinstance(X, np.ndarray) or X.ndim != 2:

@@ -1,0 +1,150 @@
+"""How many BLAS threads the kit's training loops use: as many as help, one when cores are busy.
+
+SGD multiplies small matrices (a 200-row minibatch by a (D, C) W) thousands of times.
+A second BLAS thread makes these products a little faster on an idle machine, but
+OpenBLAS threads busy-wait for each other, so when other processes share the cores each
+product waits for a thread that is not running: training with two threads became 7x
+slower next to two busy processes, against 1.5x with one thread (issue 12).
+
+Neither count suits both cases, and which case holds can change during a run, so the
+loops time themselves. :func:`adaptive_blas_threads` wraps a loop of similar steps and
+:func:`tick` marks the end of each step. Every so often the loop runs a few steps with
+one thread and a few with the user's count, then keeps the faster for a while (fewer
+threads must win by a margin, so an idle machine keeps its usual count). The probes
+fall at fixed step numbers, so on a steady machine two runs make the same choices.
+A count other than the usual one can change the last bits of the products' rounding.
+
+The limit holds only inside the kit's calls: on leaving, every BLAS library gets back
+the thread count it had, also after an exception. BLAS thread counts are per process,
+so two threads of one program training at once would share (and fight over) one limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections.abc import Generator, Iterator
+from contextvars import ContextVar
+
+from threadpoolctl import ThreadpoolController
+
+PROBE = 8  # steps timed with each thread count
+FIRST_WINDOW = 32  # steps run with the winner before the next probe ...
+GROWTH = 4  # ... times this while the winner holds,
+MAX_WINDOW = 2048  # ... up to this
+MARGIN = 1.1  # the usual count must be this much faster than one thread to be chosen
+SLOWDOWN = 2.0  # steps this much slower than at the probe: the machine changed, probe again
+
+_clock = time.perf_counter  # the tests swap in a simulated clock
+_controller: ThreadpoolController | None = None
+_current: ContextVar[_Tuner | None] = ContextVar("cs231n_blas_tuner", default=None)
+
+
+def _blas() -> ThreadpoolController:
+    """The BLAS libraries loaded in this process (found once; numpy's is loaded by now)."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.select(user_api="blas")
+
+
+class _Tuner:
+    """Times the steps of one loop and sets the BLAS thread count the faster way."""
+
+    def __init__(self) -> None:
+        blas = _blas()
+        self.most = max((lib["num_threads"] for lib in blas.info()), default=1)
+        self.threads = self.most
+        self._restore = blas.limit(limits=self.most)  # remembers every library's own count
+        self._plan: Generator[None, float, None] | None = None
+        if self.most > 1:
+            self._plan = self._schedule()
+            next(self._plan)
+
+    def tick(self) -> None:
+        if self._plan is not None:
+            self._plan.send(_clock())
+
+    def close(self) -> None:
+        self._plan = None
+        self._restore.restore_original_limits()
+
+    def _use(self, threads: int) -> None:
+        if threads != self.threads:
+            _blas().limit(limits=threads)
+            self.threads = threads
+
+    def _timed(
+        self, threads: int, steps: int, give_up: float = math.inf
+    ) -> Generator[None, float, tuple[float, int]]:
+        """Run up to ``steps`` steps with ``threads`` threads, fewer once they have taken
+        ``give_up`` seconds; return (wall time, steps run)."""
+        self._use(threads)
+        start = now = _clock()  # a step boundary: called from tick()
+        done = 0
+        while done < steps and now - start <= give_up:
+            now = yield
+            done += 1
+        return now - start, done
+
+    def _schedule(self) -> Generator[None, float, None]:
+        """The plan, one ``yield`` per step: probe both counts, keep the faster, repeat.
+
+        The costs are lopsided: one thread on an idle machine is at most a few tens of
+        percent slower, the usual count on a busy one several times. So the usual count
+        must win clearly, and its probe stops as soon as it has lost.
+        """
+        yield  # the first step runs with the usual count (and warms the caches)
+        window, choice = FIRST_WINDOW // GROWTH, self.most
+        while True:
+            one, _ = yield from self._timed(1, PROBE)
+            most, done = yield from self._timed(self.most, PROBE, give_up=one / MARGIN)
+            wins = done == PROBE and most * MARGIN < one
+            previous, choice = choice, self.most if wins else 1
+            window = min(GROWTH * window, MAX_WINDOW) if choice == previous else FIRST_WINDOW
+            for _ in range(window // PROBE):
+                elapsed, _ = yield from self._timed(choice, PROBE)
+                if choice > 1 and elapsed > SLOWDOWN * most:  # the cores got busy
+                    window = FIRST_WINDOW // GROWTH
+                    break
+
+
+@contextlib.contextmanager
+def adaptive_blas_threads() -> Iterator[_Tuner]:
+    """Tune the BLAS thread count for a loop of similar steps; restore it on leaving.
+
+    Use as ``with adaptive_blas_threads():`` or as a decorator, and call :func:`tick`
+    after every step of the loop. Nested uses tune the innermost loop.
+    """
+    tuner = _Tuner()
+    token = _current.set(tuner)
+    try:
+        yield tuner
+    finally:
+        _current.reset(token)
+        tuner.close()
+
+
+def tick() -> None:
+    """Mark the end of one step of the innermost :func:`adaptive_blas_threads` loop."""
+    tuner = _current.get()
+    if tuner is not None:
+        tuner.tick()
+
+
+def limit_blas_threads_for_workers(jobs: int) -> int:
+    """For a process that runs as one of ``jobs`` parallel workers: share the CPUs.
+
+    Sets this process's BLAS libraries to ``max(1, CPUs // jobs)`` threads, so that the
+    workers' threads together do not outnumber the cores (where threads busy-wait, that
+    costs several times the run time), and returns that count. Call it once, first thing
+    in the worker; the kit's own loops still drop to one thread when the cores are busy.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1; got {jobs}")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = max(1, (cpus or 1) // jobs)
+    _blas().limit(limits=threads)
+    return threads
