@@ -58,13 +58,13 @@ def apply(root: Path, answer: Answer) -> None:
     path, function, index = answer.key
     file = Path(root) / path
     text = file.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
     blocks = pysource.find_blocks(text, path)
-    bodies = pysource.block_bodies(text, path)
+    bodies = ["".join(lines[b.start + 1 : b.end]) for b in blocks]
     positions = [i for i, b in enumerate(blocks) if (b.function, b.index) == (function, index)]
     if len(positions) != 1:
         raise ValueError(f"{path} has no marked block {index} in {function}")
-    body = answer.body if answer.body.endswith("\n") else answer.body + "\n"
-    bodies[positions[0]] = body
+    bodies[positions[0]] = answer.body if answer.body.endswith("\n") else answer.body + "\n"
     file.write_text(pysource.replace_bodies(text, path, bodies), encoding="utf-8")
 
 
@@ -697,14 +697,19 @@ _TOGETHER_WRONG = [
         "together_float64_hyperparameters",
         _edit(
             _edit(
-                TOGETHER_VIEWS,
-                "[lr for lr, _ in configs], dtype=X.dtype)",
-                "[lr for lr, _ in configs])",
+                _edit(
+                    TOGETHER_VIEWS,
+                    "[lr for lr, _ in configs], dtype=X.dtype)",
+                    "[lr for lr, _ in configs])",
+                ),
+                "[reg for _, reg in configs], dtype=X.dtype)",
+                "[reg for _, reg in configs])",
             ),
-            "[reg for _, reg in configs], dtype=X.dtype)",
-            "[reg for _, reg in configs])",
+            "        W3 -= lrs * g\n",
+            "        W_all = W_all - (lrs * g).reshape(dim, K * C)\n"
+            "        W3 = W_all.reshape(dim, K, C)\n",
         ),
-        "float64 learning rates upcast a float32 W_all",
+        "float64 learning rates and an out-of-place step turn a float32 W_all into float64",
     ),
     (
         "together_bar_per_step",
