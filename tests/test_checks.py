@@ -1,22 +1,34 @@
 """The self-checks pass on the reference and fail, with the right hint, on broken code.
 
-Broken code is made by mutating the reference: one string of the reference source is
-replaced and the function recompiled in its module's namespace. Each mutation asserts
-that its string is still in the reference, so a changed reference fails here loudly
-instead of silently testing nothing.
+Two kinds of broken code:
+
+- Mutants of the reference, checked in this process: one string of the reference
+  source is replaced and the function recompiled in its module's namespace. Each
+  mutation asserts that its string is still in the reference, so a changed reference
+  fails here loudly instead of silently testing nothing. These pin the exact wording.
+- The catalogue of student answers in tests/answers.py, checked the way a student runs
+  them: each answer is written into its own copy of cs231n/ and ``python -m
+  cs231n.checks <name>`` runs there, in a child process. Every wrong answer must FAIL
+  with a hint that names its mistake, every right one must PASS.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
+import answers
 import pytest
 
 from cs231n import checks, tuning
 from cs231n.classifiers import linear_classifier, softmax
+from tools.release import pysource, stubs
 
 NAIVE = (softmax, "softmax_loss_naive")
 VECTORIZED = (softmax, "softmax_loss_vectorized")
@@ -95,7 +107,7 @@ MUTANTS = {
     ),
     "naive: no max shift": (
         "softmax_loss_naive", NAIVE, "scores = scores - scores.max()", "scores = scores + 0",
-        "for large scores (around 1000): subtract each row's maximum score",
+        "loss is inf for all scores near 1000: subtract each row's maximum score",
     ),
     "naive: log of an underflowing probability": (
         "softmax_loss_naive", NAIVE, "loss += log_sum_exp - scores[y[i]]",
@@ -121,11 +133,11 @@ MUTANTS = {
     ),
     "train: step up the gradient": (
         "train", TRAIN, "self.W -= learning_rate * grad", "self.W += learning_rate * grad",
-        "step against the gradient",
+        "W moved along the gradient: step against it",
     ),
     "train: no learning rate": (
         "train", TRAIN, "self.W -= learning_rate * grad", "self.W -= grad",
-        "scale the gradient step by learning_rate",
+        "the step is 10 times learning_rate * grad",
     ),
     "train: update a copy": (
         "train", TRAIN, "self.W -= learning_rate * grad", "W = self.W - learning_rate * grad",
@@ -137,7 +149,7 @@ MUTANTS = {
     ),
     "train: unseeded sampling": (
         "train", TRAIN, "idx = rng.choice(", "idx = np.random.choice(",
-        "draw with rng",
+        "changed the global np.random state: draw the minibatches with rng",
     ),
     "train: without replacement": (
         "train", TRAIN, "replace=True)\n", "replace=False)\n", "sample with replacement",
@@ -338,3 +350,241 @@ def test_command_line_runs_every_check():
         f"PASS {name}" for name in checks.CHECKS
     ]
     assert result.stderr == ""
+
+
+# --- the catalogue of student answers, each checked in its own child process ---------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+# For each wrong answer, words its FAIL line must contain: the hint names the mistake.
+HINT_WORDS = {
+    "naive_no_shift": "maximum score before np.exp",
+    "naive_global_max": "own maximum",
+    "naive_log_of_probability": "underflows to 0",
+    "naive_loss_not_averaged": "average over examples",
+    "naive_grad_not_averaged": "N = 12 times too big",
+    "naive_no_reg": "ignores reg",
+    "naive_half_reg": "factor 1/2",
+    "naive_reg_grad_no_2": "2*reg*W",
+    "naive_grad_sign": "wrong sign",
+    "naive_label_off_by_one": "off by one",
+    "naive_grad_overwritten": "accumulate (+=)",
+    "naive_loss_overwritten": "add each example's loss (+=)",
+    "naive_true_class_term_missing": "the true class",
+    "naive_float64_dW": "float32 inputs gave a float64 dW",
+    "vec_global_max": "own maximum",
+    "vec_no_shift": "maximum score before np.exp",
+    "vec_max_over_columns": "own maximum (axis=1",
+    "vec_no_keepdims": "could not be broadcast",
+    "vec_mean_over_all_entries": "not over all N*C entries",
+    "vec_loss_summed": "average over examples",
+    "vec_grad_not_averaged": "N = 12 times too big",
+    "vec_one_hot_float64": "float32 inputs gave a float64 dW",
+    "vec_reg_grad_no_2": "2*reg*W",
+    "vec_no_reg_grad": "2*reg*W",
+    "vec_wrong_fancy_index": "gradient column",
+    "vec_loop_over_examples": "loop over the examples",
+    "vec_grad_transposed": "expected W's shape",
+    "vec_log_of_probability": "underflows to 0",
+    "vec_label_off_by_one": "off by one",
+    "vec_mutates_W": "changed its argument W in place",
+    "vec_probs_unshifted": "own maximum",
+    "vec_upcast_float64": "float32 inputs gave a float64 dW",
+    "sample_global_seeded_once": "global np.random state",
+    "sample_rng_of_iteration": "ignore seed",
+    "sample_unseeded_np_random": "global np.random state",
+    "sample_seed_plus_iteration": "not the draws of rng",
+    "sample_without_replacement": "with replacement",
+    "sample_permutation_slice": "with replacement",
+    "sample_same_batch": "the same minibatch",
+    "sample_labels_drawn_separately": "is not the label",
+    "sample_choice_of_rows_and_labels": "is not the label",
+    "sample_y_batch_missing": "y_batch is still None",
+    "sample_last_row_never": "never drawn",
+    "sample_shuffles_X_in_place": "changed its argument X in place",
+    "update_wrong_sign": "along the gradient",
+    "update_no_learning_rate": "10 times learning_rate * grad",
+    "update_a_copy": "never changed",
+    "update_adds_reg_again": "regularisation is already in grad",
+    "update_divides_by_batch": "times learning_rate * grad",
+    "update_float64": "left a float64 W",
+    "update_sign_of_gradient": "exactly -learning_rate * grad",
+    "predict_axis_0": "axis=1",
+    "predict_no_axis": "axis=1",
+    "predict_scores": "those are the scores",
+    "predict_max_value": "integers",
+    "predict_argmin": "lowest score",
+    "predict_one_based": "count from 0",
+    "predict_float_labels": "integers",
+    "predict_softmax_overflow": "overflows",
+    "predict_not_stored": "store the predictions",
+    "together_one_learning_rate": "its own learning rate",
+    "together_no_reg": "as if reg were 0",
+    "together_reg_no_2": "is 2 * reg * W",
+    "together_not_averaged": "average it over the minibatch",
+    "together_one_softmax": "its own softmax",
+    "together_np_random": "not with np.random",
+    "together_batch_per_model": "one minibatch per step",
+    "together_no_shift": "maximum score",
+    "together_global_max": "maximum score",
+    "together_float64_hyperparameters": "float64 W_all",
+    "together_bar_per_step": "progress bar",
+    "together_class_major_layout": "its own columns",
+}
+
+# Runs in a child process: imports numpy and tqdm once, then forks one grandchild per
+# answer, which imports cs231n from that answer's tree and runs it as
+# ``python -m cs231n.checks <name>`` would, its stdout and stderr going to files there.
+_WORKER = r"""
+import json, os, runpy, signal, sys
+import numpy, tqdm.auto  # what every check imports, loaded once for all the forks
+
+for tree, name in json.load(sys.stdin):
+    pid = os.fork()
+    if pid == 0:
+        for fd, file in ((1, "check.out"), (2, "check.err")):
+            os.dup2(os.open(os.path.join(tree, file), os.O_WRONLY | os.O_CREAT), fd)
+        signal.alarm(60)  # an answer that hangs dies instead of stalling the test
+        sys.path.insert(0, tree)
+        sys.argv = ["cs231n.checks", name]
+        code = 0
+        try:
+            runpy.run_module("cs231n.checks", run_name="__main__", alter_sys=True)
+        except SystemExit as exit:
+            code = exit.code
+        if not sys.modules["cs231n"].__file__.startswith(tree):
+            print("cs231n was not imported from", tree, file=sys.stderr)
+            code = 9
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    print(json.dumps([tree, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])]), flush=True)
+"""
+
+
+def answer_tree(root: Path, answer: answers.Answer) -> Path:
+    """A copy of cs231n/ under ``root`` with ``answer`` written into its block.
+
+    The copy keeps the compiled modules in __pycache__ and the files' times (copy2),
+    so only the edited file is compiled again when the check imports it.
+    """
+    shutil.copytree(REPO / "cs231n", root / "cs231n")
+    answers.apply(root, answer)
+    return root
+
+
+@pytest.fixture(scope="module")
+def verdicts(request, tmp_path_factory) -> dict[str, tuple[int, str, str]]:
+    """``{answer id: (exit status, stdout, stderr)}`` of its check, for the answers
+    this session runs, checked by two worker processes in parallel."""
+    wanted = {
+        item.callspec.params["answer"].id
+        for item in request.session.items
+        if getattr(item, "originalname", "") == "test_catalogue_answer"
+    }
+    jobs = []
+    for answer in answers.ANSWERS:
+        if answer.id in wanted:
+            tree = answer_tree(tmp_path_factory.mktemp(answer.id), answer)
+            jobs.append((answer.id, str(tree), answers.CHECK_OF[answer.key]))
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    outputs = [
+        worker.communicate(json.dumps([job[1:] for job in jobs[i::2]]), timeout=600)
+        for i, worker in enumerate(workers)
+    ]
+    status = {}
+    for worker, (out, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err
+        status.update(json.loads(line) for line in out.splitlines())
+    result = {}
+    for answer_id, tree, _ in jobs:
+        files = [(Path(tree) / f).read_text() for f in ("check.out", "check.err")]
+        result[answer_id] = (status[tree], *files)
+    return result
+
+
+@pytest.mark.parametrize("answer", answers.ANSWERS, ids=lambda a: a.id)
+def test_catalogue_answer(answer, verdicts):
+    name = answers.CHECK_OF[answer.key]
+    code, out, err = verdicts[answer.id]
+    assert err == ""
+    if answer.correct:
+        assert (code, out.split(":")[0]) == (0, f"PASS {name}"), out
+    else:
+        assert code == 1, out
+        assert out.startswith(f"FAIL {name}: ") and out.count("\n") == 1, out
+        assert HINT_WORDS[answer.id] in out, f"the hint does not name: {answer.mistake}"
+        assert "Traceback" not in out
+
+
+def test_catalogue_is_big_and_varied():
+    wrong = [a for a in answers.ANSWERS if not a.correct]
+    right = [a for a in answers.ANSWERS if a.correct]
+    assert len(wrong) >= 45 and len(right) >= 10
+    assert set(HINT_WORDS) == {a.id for a in wrong}
+    assert all(a.mistake for a in wrong) and not any(a.mistake for a in right)
+    assert {a.key for a in wrong} == {a.key for a in right} == set(stubs.TASKS)
+    assert set(answers.CHECK_OF) == set(stubs.TASKS)
+
+
+def _normalised(code: str) -> str:
+    return "".join(code.split())
+
+
+def test_answers_fit_their_block_and_differ_from_the_reference(tmp_path):
+    """Each body replaces exactly its block (the file still parses: find_blocks parses
+    it) and is not the reference's code, up to whitespace."""
+    reference = {}
+    for path in {a.key[0] for a in answers.ANSWERS}:
+        text = (REPO / path).read_text()
+        reference[path] = (text, pysource.find_blocks(text, path))
+    for answer in answers.ANSWERS:
+        path = answer.key[0]
+        original, blocks = reference[path]
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(original)
+        answers.apply(tmp_path, answer)
+        after = pysource.block_bodies((tmp_path / path).read_text(), path)
+        lines = original.splitlines(keepends=True)
+        for block, body in zip(blocks, after, strict=True):
+            before = "".join(lines[block.start + 1 : block.end])
+            if (block.function, block.index) == answer.key[1:]:
+                assert body == answer.body and _normalised(body) != _normalised(before)
+            else:
+                assert body == before, answer.id
+
+
+def test_apply_refuses_a_block_that_does_not_exist(tmp_path):
+    answer = answers.Answer("x", (answers.SOFTMAX, "softmax_loss_naive", 1), "    pass\n", True)
+    shutil.copytree(REPO / "cs231n", tmp_path / "cs231n")
+    with pytest.raises(ValueError, match="no marked block 1 in softmax_loss_naive"):
+        answers.apply(tmp_path, answer)
+
+
+def test_python_dash_m_judges_the_copy_it_runs_in(tmp_path):
+    # The worker above imitates ``python -m cs231n.checks``; here is the real command,
+    # run in a tree holding the issue's global-max shift.
+    (answer,) = [a for a in answers.ANSWERS if a.id == "vec_global_max"]
+    tree = answer_tree(tmp_path, answer)
+    result = subprocess.run(
+        [sys.executable, "-m", "cs231n.checks", "softmax_loss_vectorized", "predict"],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1 and result.stderr == ""
+    failed, passed = result.stdout.splitlines()
+    assert failed.startswith("FAIL softmax_loss_vectorized: loss is -inf for rows whose best")
+    assert passed.startswith("PASS predict: ")
