@@ -14,11 +14,21 @@ Checks, by name:
 
 Each check prints one line, ``PASS <name>: ...`` or ``FAIL <name>: <problem>: <hint>``,
 and returns True or False. The checks do not contain the solution: they compare your
-code with facts that hold for any correct one (the loss at W = 0 is log C, a numerical
-gradient, adding a constant to a row of scores changes nothing, SGD on a bowl-shaped
-loss shrinks the distance to its bottom by a known factor, the batched search step gives
-the models your own ``Softmax.train`` gives). All data are seeded, so the output is the
-same on every run.
+code with facts that hold for any correct one:
+
+- the loss: log C at W = 0; minus the mean log-probability of the true classes on
+  scores built to have known softmax probabilities; a gradient equal to the numerical
+  one, with and without reg; reg * sum(W**2) added exactly; the same loss when some
+  rows' scores are lifted by 1000 and others not; float32 in, float32 dW out; W, X
+  and y left unchanged;
+- ``train``: minibatches of whole rows with their own labels, drawn with replacement
+  from ``rng`` (the same seed repeats them, another seed changes them, the global
+  ``np.random`` is not touched); every step is exactly ``W - learning_rate * grad``
+  (on a stand-in loss whose gradient is known); float32 W stays float32;
+- ``predict``: the class with the highest score, as integers, also for scores near 1000;
+- ``grid_search``: the batched step gives the models your own ``Softmax.train`` gives.
+
+All data are seeded, so the output is the same on every run.
 """
 
 from __future__ import annotations
@@ -114,9 +124,10 @@ def _unchanged(function: str, **arrays: np.ndarray) -> Callable[[], None]:
         for name, copy in copies.items():
             if not np.array_equal(arrays[name], copy):
                 raise _Fail(
-                    f"{function} changed its argument {name} in place: the caller's data "
-                    f"must stay as it was (note that `dW = {name}` gives {name} a second "
-                    f"name, not a copy; work on new arrays)"
+                    f"{function} changed its argument {name} in place: leave the caller's "
+                    f"data as it was; `a = {name}` is a second name for {name}, not a "
+                    f"copy, so `a *= ...`, `a[...] = ...` or a shuffle of a change {name} "
+                    "too: work on new arrays"
                 )
 
     return verify
@@ -268,7 +279,10 @@ def _check_regularization(loss_fn: Callable) -> None:
     elif np.isclose(added, expected / 2, rtol=1e-9):
         hint = "this kit uses reg * sum(W**2), without a factor 1/2"
     else:
-        hint = "add the regularisation once, after averaging over examples"
+        hint = (
+            "the term is reg times the sum of the squared weights, added once, after "
+            "averaging over examples"
+        )
     raise _Fail(f"{said}: {hint}")
 
 
@@ -405,11 +419,11 @@ class _Bowl(_linear.LinearClassifier):
 
     Its gradient is ``W - W_star``. It ignores reg (the real loss adds it to the
     gradient itself), so every update must be exactly ``W - learning_rate * grad``.
+    W starts as None, so train() draws the starting W from rng, as for a new Softmax.
     """
 
-    def __init__(self, W0: np.ndarray, W_star: np.ndarray) -> None:
+    def __init__(self, W_star: np.ndarray) -> None:
         super().__init__()
-        self.W = W0.copy()
         self.W_star = W_star
         self.batches: list[tuple[object, object]] = []
         self.steps: list[tuple[np.ndarray, np.ndarray]] = []  # (W, grad) at each call
@@ -429,9 +443,7 @@ def _bowl_run(seed: int, num_iters: int, batch_size: int, dtype: type = np.float
     rng = np.random.default_rng(7)
     X = rng.standard_normal((_N, _D)).astype(dtype)
     y = rng.permutation(np.arange(_N) % 3)
-    W0 = rng.standard_normal((_D, 3)).astype(dtype)
-    W_star = rng.standard_normal((_D, 3)).astype(dtype)
-    model = _Bowl(W0, W_star)
+    model = _Bowl(W_star=rng.standard_normal((_D, 3)).astype(dtype))
     verify = _unchanged("train", X=X, y=y)
     # The legacy global state is what a stray np.random call would use, so watch it.
     global_state = np.random.get_state()  # noqa: NPY002
@@ -449,7 +461,7 @@ def _bowl_run(seed: int, num_iters: int, batch_size: int, dtype: type = np.float
             "Generator that train() makes from seed, not with np.random.seed or "
             "np.random.choice"
         )
-    return X, y, W0, model, history
+    return X, y, model, history
 
 
 def _batch_indices(X: np.ndarray, y: np.ndarray, batch: tuple, batch_size: int) -> list[int]:
@@ -485,9 +497,9 @@ def _batch_indices(X: np.ndarray, y: np.ndarray, batch: tuple, batch_size: int) 
     return indices
 
 
-def _check_sampling(batch_size: int, num_iters: int) -> tuple[np.ndarray, _Bowl]:
+def _check_sampling(batch_size: int, num_iters: int) -> _Bowl:
     try:
-        X, y, W0, model, history = _bowl_run(0, num_iters, batch_size)
+        X, y, model, history = _bowl_run(0, num_iters, batch_size)
     except ValueError as error:
         if "replace" in str(error):
             raise _Fail(
@@ -510,7 +522,7 @@ def _check_sampling(batch_size: int, num_iters: int) -> tuple[np.ndarray, _Bowl]
     def indices(seed: int) -> list[list[int]]:
         return [
             _batch_indices(X, y, b, batch_size)
-            for b in _bowl_run(seed, num_iters, batch_size)[3].batches
+            for b in _bowl_run(seed, num_iters, batch_size)[2].batches
         ]
 
     if indices(0) != drawn:
@@ -523,18 +535,20 @@ def _check_sampling(batch_size: int, num_iters: int) -> tuple[np.ndarray, _Bowl]
             "seed=1 drew the same minibatches as seed=0: the draws ignore seed; draw with "
             "rng, the generator that train() makes from seed"
         )
-    # W was set before train, so rng is fresh: the batches are its first draws.
+    # rng's first draw is the starting W; every later draw is a minibatch's indices.
     rng = np.random.default_rng(0)
+    _linear.initial_weights(rng, _D, 3, X.dtype)
     if drawn != [list(rng.integers(_N, size=batch_size)) for _ in range(num_iters)]:
         raise _Fail(
             "the minibatches are not the draws of rng, the generator train() makes from "
             "seed: draw each one from rng itself, rng.choice(num_train, batch_size, "
             "replace=True) as the TODO says (grid_search relies on exactly these draws)"
         )
-    return W0, model
+    return model
 
 
-def _check_update(W0: np.ndarray, model: _Bowl) -> None:
+def _check_update(model: _Bowl) -> None:
+    W0 = model.steps[0][0]
     after = [W for W, _ in model.steps[1:]] + [model.W]
     if all(np.array_equal(W, W0) for W in after):
         raise _Fail("self.W never changed: update self.W itself, not a copy")
@@ -566,9 +580,8 @@ def _check_update(W0: np.ndarray, model: _Bowl) -> None:
 
 def _check_train() -> str:
     batch_size, num_iters = 2 * _N, 30  # batch_size > N: only sampling with replacement works
-    W0, model = _check_sampling(batch_size, num_iters)
-    _check_update(W0, model)
-    W32 = _bowl_run(0, 3, batch_size, dtype=np.float32)[3].W
+    _check_update(_check_sampling(batch_size, num_iters))
+    W32 = _bowl_run(0, 3, batch_size, dtype=np.float32)[2].W
     if W32.dtype != np.float32:
         raise _Fail(
             f"training with float32 data and W left a {W32.dtype} W: keep W's dtype (a "
@@ -583,25 +596,32 @@ def _check_train() -> str:
 # --- LinearClassifier.predict -------------------------------------------------------------
 
 
-def _check_predict() -> str:
+def _predict_problem(lift: float) -> tuple[np.ndarray, ...]:
+    """W (6, 4), X (N, 6) and labels with ``X @ W == scores``, where each row's highest
+    score, 2 + lift, is at its label and the others lie in [lift, lift + 1)."""
     rng = np.random.default_rng(5)
     D, C = 6, 4
     W = rng.standard_normal((D, C))  # full column rank, so pinv(W) @ W = I
     labels = rng.permutation(np.arange(_N) % C)
     scores = rng.uniform(0, 1, (_N, C))
-    scores[np.arange(_N), labels] = 2.0  # the highest score of each row, by construction
+    scores[np.arange(_N), labels] = 2.0
+    scores += lift
+    return W, scores @ np.linalg.pinv(W), labels, scores
+
+
+def _check_predict() -> str:
     for lift in (0.0, 1000.0):  # then scores near 1000, where np.exp overflows
-        X = (scores + lift) @ np.linalg.pinv(W)  # X @ W == scores + lift
+        W, X, labels, scores = _predict_problem(lift)
         model = _linear.Softmax()
-        model.W = W.copy()
-        verify = _unchanged("predict", X=X, W=model.W)
+        model.W = W
+        verify = _unchanged("predict", X=X, W=W)
         y_pred = model.predict(X)
         verify()
-        _check_labels(y_pred, labels, scores + lift, C)
+        _check_labels(y_pred, labels, scores)
     return "one integer label per row, the class with the highest score"
 
 
-def _check_labels(y_pred: object, labels: np.ndarray, scores: np.ndarray, C: int) -> None:
+def _check_labels(y_pred: object, labels: np.ndarray, scores: np.ndarray) -> None:
     if not isinstance(y_pred, np.ndarray) or y_pred.shape != (_N,):
         shape = getattr(y_pred, "shape", type(y_pred).__name__)
         said = f"y_pred is {shape}, expected shape ({_N},)"

@@ -164,6 +164,11 @@ _NAIVE_WRONG = [
         "the 0.5 * reg * sum(W**2) convention, not this kit's reg * sum(W**2)",
     ),
     (
+        "naive_reg_norm_not_squared",
+        _edit(NAIVE_BY_CLASS, "loss += reg * np.sum(W * W)", "loss += reg * np.linalg.norm(W)"),
+        "regularisation with the norm of W, not the sum of its squares",
+    ),
+    (
         "naive_reg_grad_no_2",
         _edit(NAIVE_BY_CLASS, "dW += 2 * reg * W", "dW += reg * W"),
         "forgot the factor 2 in the regularisation gradient",
@@ -517,6 +522,17 @@ _SAMPLE_WRONG = [
         "off by one: integers' high is exclusive, so the last row is never drawn",
     ),
     (
+        "sample_reseeded_at_first_iteration",
+        """\
+            if it == 0:
+                rng = np.random.default_rng(seed)  # seed the sampling
+            idx = rng.choice(num_train, batch_size)
+            X_batch = X[idx]
+            y_batch = y[idx]
+""",
+        "a second generator from seed: its draws repeat the one that drew the starting W",
+    ),
+    (
         "sample_shuffles_X_in_place",
         """\
             order = rng.permutation(num_train)
@@ -555,6 +571,11 @@ _UPDATE_WRONG = [
         "            lr = np.float64(learning_rate)  # make sure it is a float\n"
         "            self.W = self.W - lr * grad\n",
         "a float64 learning rate turns a float32 W into float64",
+    ),
+    (
+        "update_decays_learning_rate",
+        "            self.W -= learning_rate * grad\n            learning_rate *= 0.95  # decay\n",
+        "decays the learning rate inside train: later steps are too small",
     ),
     (
         "update_sign_of_gradient",
