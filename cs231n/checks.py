@@ -170,6 +170,11 @@ def _check_loss_at_zero(loss_fn: Callable) -> None:
             f"it is C = {_C} times too small: average over the N examples, not over "
             "all N*C entries of the score matrix"
         )
+    elif np.isclose(loss, math.log(_N * _C), rtol=1e-9):
+        hint = (
+            f"it is log(N*C) = log({_N * _C}): the probabilities were normalised over the "
+            "whole score matrix; each row's softmax sums over its own C scores (axis=1)"
+        )
     elif loss == 0:
         hint = "nothing was added to loss: did you accumulate each example's loss?"
     elif np.isclose(loss, -expected, rtol=1e-9):
@@ -209,7 +214,8 @@ def _check_known_loss(loss_fn: Callable) -> None:
     if not np.isclose(unshifted, loss, rtol=1e-9):
         hint = (
             "adding a constant to all scores of a row changed your loss, but softmax does "
-            "not change: shift each row by its own maximum (axis=1, keepdims=True)"
+            "not change: each row's maximum and sum of exponentials are its own (axis=1, "
+            "keepdims=True), not taken over columns or the whole matrix"
         )
     elif any(np.isclose(loss, -np.mean(np.log(P[rows, (y + k) % C])), rtol=1e-9) for k in (-1, 1)):
         hint = (
@@ -324,8 +330,9 @@ def _check_large_scores(loss_fn: Callable) -> None:
     if not (np.isclose(far_loss, 1000.0, rtol=1e-9) and np.all(np.isfinite(far_dW))):
         raise _Fail(
             f"loss is {far_loss} when the true class scores 1000 below the best, expected "
-            "1000: take the log-probability as s_y - logsumexp(s), not log(p_y) of a "
-            "probability that underflows to 0"
+            "1000: take the log-probability as s_y - logsumexp(s), with the row's maximum "
+            "subtracted first; log(p_y) of a probability that underflows to 0, or np.exp "
+            "of a score shifted by anything but the maximum, gives inf"
         )
 
 
@@ -581,7 +588,14 @@ def _check_update(model: _Bowl) -> None:
 def _check_train() -> str:
     batch_size, num_iters = 2 * _N, 30  # batch_size > N: only sampling with replacement works
     _check_update(_check_sampling(batch_size, num_iters))
-    W32 = _bowl_run(0, 3, batch_size, dtype=np.float32)[2].W
+    model32 = _bowl_run(0, 3, batch_size, dtype=np.float32)[2]
+    upcast = {str(np.asarray(X_batch).dtype) for X_batch, _ in model32.batches} - {"float32"}
+    if upcast:
+        raise _Fail(
+            f"float32 X gave a {upcast.pop()} X_batch: take the rows as they are (no "
+            ".astype), so that float32 data trains in float32"
+        )
+    W32 = model32.W
     if W32.dtype != np.float32:
         raise _Fail(
             f"training with float32 data and W left a {W32.dtype} W: keep W's dtype (a "

@@ -120,6 +120,11 @@ _NAIVE_WRONG = [
         "no max shift: np.exp overflows for scores near 1000",
     ),
     (
+        "naive_min_shift",
+        _edit(NAIVE_BY_CLASS, "scores -= np.max(scores)", "scores -= np.min(scores)"),
+        "shifts by the row's minimum: the largest score still overflows np.exp",
+    ),
+    (
         "naive_global_max",
         _edit(
             NAIVE_BY_CLASS,
@@ -388,6 +393,22 @@ _VECTORIZED_WRONG = [
         "dW = W aliases W, so dW *= ... changes the caller's W in place",
     ),
     (
+        "vec_softmax_over_whole_matrix",
+        _edit(
+            VECTORIZED_ONE_HOT,
+            "probs = exp_scores / exp_scores.sum(axis=1)[:, None]",
+            "probs = exp_scores / np.sum(exp_scores)",
+        )
+        .replace("np.log(exp_scores.sum(axis=1))", "np.log(np.sum(exp_scores))")
+        .replace("scores.max(axis=1)[:, None]", "np.max(scores)"),
+        "normalises over the whole score matrix instead of each row",
+    ),
+    (
+        "vec_no_minus_one",
+        _edit(VECTORIZED_LOG_SOFTMAX, "    probs[np.arange(N), y] -= 1\n", ""),
+        "dW = X.T P: forgot to subtract 1 at the true class (P - Y)",
+    ),
+    (
         "vec_probs_unshifted",
         _edit(
             VECTORIZED_LOG_SOFTMAX,
@@ -531,6 +552,15 @@ _SAMPLE_WRONG = [
             y_batch = y[idx]
 """,
         "a second generator from seed: its draws repeat the one that drew the starting W",
+    ),
+    (
+        "sample_upcast_to_float64",
+        """\
+            idx = rng.choice(num_train, batch_size)
+            X_batch = X[idx].astype(np.float64)  # the loss wants floats
+            y_batch = y[idx]
+""",
+        "float32 rows upcast to float64: float32 data silently trains in float64",
     ),
     (
         "sample_shuffles_X_in_place",

@@ -360,6 +360,7 @@ REPO = Path(__file__).resolve().parents[1]
 # For each wrong answer, words its FAIL line must contain: the hint names the mistake.
 HINT_WORDS = {
     "naive_no_shift": "maximum score before np.exp",
+    "naive_min_shift": "maximum",
     "naive_global_max": "own maximum",
     "naive_log_of_probability": "underflows to 0",
     "naive_loss_not_averaged": "average over examples",
@@ -376,7 +377,7 @@ HINT_WORDS = {
     "naive_float64_dW": "float32 inputs gave a float64 dW",
     "vec_global_max": "own maximum",
     "vec_no_shift": "maximum score before np.exp",
-    "vec_max_over_columns": "own maximum (axis=1",
+    "vec_max_over_columns": "its own (axis=1",
     "vec_no_keepdims": "could not be broadcast",
     "vec_mean_over_all_entries": "not over all N*C entries",
     "vec_loss_summed": "average over examples",
@@ -390,6 +391,8 @@ HINT_WORDS = {
     "vec_log_of_probability": "underflows to 0",
     "vec_label_off_by_one": "off by one",
     "vec_mutates_W": "changed its argument W in place",
+    "vec_softmax_over_whole_matrix": "whole score matrix",
+    "vec_no_minus_one": "true class",
     "vec_probs_unshifted": "own maximum",
     "vec_upcast_float64": "float32 inputs gave a float64 dW",
     "sample_global_seeded_once": "global np.random state",
@@ -404,6 +407,7 @@ HINT_WORDS = {
     "sample_y_batch_missing": "y_batch is still None",
     "sample_last_row_never": "never drawn",
     "sample_reseeded_at_first_iteration": "not the draws of rng",
+    "sample_upcast_to_float64": "float32 X gave a float64 X_batch",
     "sample_shuffles_X_in_place": "changed its argument X in place",
     "update_wrong_sign": "along the gradient",
     "update_no_learning_rate": "10 times learning_rate * grad",
