@@ -227,8 +227,10 @@ def _check_known_loss(loss_fn: Callable) -> None:
     raise _Fail(f"{said}: {hint}")
 
 
-def _gradient_hint(loss_fn: Callable, dW: np.ndarray, numerical: np.ndarray, reg: float) -> str:
-    """Name the mistake when dW and the numerical gradient disagree."""
+def _gradient_hint(
+    loss_fn: Callable, problem: tuple, reg: float, dW: np.ndarray, numerical: np.ndarray
+) -> str:
+    """Name the mistake when dW and the numerical gradient at ``problem`` disagree."""
     if not dW.any():
         return "dW is all zeros: store the gradient in dW"
     ratio = float(np.sum(dW * numerical) / np.sum(numerical * numerical))
@@ -238,15 +240,15 @@ def _gradient_hint(loss_fn: Callable, dW: np.ndarray, numerical: np.ndarray, reg
         if np.isclose(ratio, -1, rtol=1e-6):
             return "dW has the wrong sign: it is the gradient of the loss, not of -loss"
         return f"dW is {ratio:.4g} times the gradient: check how you average and scale it"
-    W, X, y = _problem()
-    rows = np.arange(_N)
+    W, X, y = problem
+    rows = np.arange(len(y))
     true_scores = eval_numerical_gradient(lambda w: np.mean((X @ w)[rows, y]), W.copy(), False)
     if np.allclose(dW - numerical, true_scores, rtol=1e-5, atol=1e-8):
         return "dW leaves out the gradient of the -s_y term: the true class's score"
     last = eval_numerical_gradient(
         lambda w: _call(loss_fn, w, X[-1:], y[-1:], 0.0)[0], W.copy(), False
     )
-    if np.allclose(dW, last / _N + 2 * reg * W, rtol=1e-5, atol=1e-8):
+    if np.allclose(dW, last / len(y) + 2 * reg * W, rtol=1e-5, atol=1e-8):
         return (
             "dW holds only the last example's gradient: accumulate (+=) every example's "
             "contribution instead of overwriting it"
@@ -264,7 +266,7 @@ def _check_gradient(loss_fn: Callable, reg: float) -> None:
     errors = np.linalg.norm(dW - numerical, axis=0) / scale
     if errors.max() <= _GRAD_TOL:
         return
-    hint = _gradient_hint(loss_fn, dW, numerical, reg)
+    hint = _gradient_hint(loss_fn, (W, X, y), reg, dW, numerical)
     if hint.startswith("dW "):
         raise _Fail(hint)
     column = int(errors.argmax())

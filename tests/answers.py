@@ -658,6 +658,14 @@ _PREDICT_WRONG = [
         "argmax of unshifted softmax probabilities: nan when scores are large",
     ),
     (
+        "predict_centres_X_in_place",
+        """\
+        X -= np.mean(X, axis=0)  # centre the data first
+        y_pred = np.argmax(X.dot(W), axis=1)
+""",
+        "centres the caller's X in place (and predicts from shifted scores)",
+    ),
+    (
         "predict_not_stored",
         "        np.argmax(X.dot(W), axis=1)\n",
         "the labels are computed but not stored in y_pred",

@@ -425,6 +425,7 @@ HINT_WORDS = {
     "predict_one_based": "count from 0",
     "predict_float_labels": "integers",
     "predict_softmax_overflow": "overflows",
+    "predict_centres_X_in_place": "changed its argument X in place",
     "predict_not_stored": "store the predictions",
     "together_one_learning_rate": "its own learning rate",
     "together_no_reg": "as if reg were 0",
