@@ -395,12 +395,18 @@ _VECTORIZED_WRONG = [
     (
         "vec_softmax_over_whole_matrix",
         _edit(
-            VECTORIZED_ONE_HOT,
-            "probs = exp_scores / exp_scores.sum(axis=1)[:, None]",
-            "probs = exp_scores / np.sum(exp_scores)",
-        )
-        .replace("np.log(exp_scores.sum(axis=1))", "np.log(np.sum(exp_scores))")
-        .replace("scores.max(axis=1)[:, None]", "np.max(scores)"),
+            _edit(
+                _edit(
+                    VECTORIZED_ONE_HOT,
+                    "probs = exp_scores / exp_scores.sum(axis=1)[:, None]",
+                    "probs = exp_scores / np.sum(exp_scores)",
+                ),
+                "np.log(exp_scores.sum(axis=1))",
+                "np.log(np.sum(exp_scores))",
+            ),
+            "scores.max(axis=1)[:, None]",
+            "np.max(scores)",
+        ),
         "normalises over the whole score matrix instead of each row",
     ),
     (
