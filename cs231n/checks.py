@@ -14,11 +14,21 @@ Checks, by name:
 
 Each check prints one line, ``PASS <name>: ...`` or ``FAIL <name>: <problem>: <hint>``,
 and returns True or False. The checks do not contain the solution: they compare your
-code with facts that hold for any correct one (the loss at W = 0 is log C, a numerical
-gradient, adding a constant to a row of scores changes nothing, SGD on a bowl-shaped
-loss shrinks the distance to its bottom by a known factor, the batched search step gives
-the models your own ``Softmax.train`` gives). All data are seeded, so the output is the
-same on every run.
+code with facts that hold for any correct one:
+
+- the loss: log C at W = 0; minus the mean log-probability of the true classes on
+  scores built to have known softmax probabilities; a gradient equal to the numerical
+  one, with and without reg; reg * sum(W**2) added exactly; the same loss when some
+  rows' scores are lifted by 1000 and others not; float32 in, float32 dW out; W, X
+  and y left unchanged;
+- ``train``: minibatches of whole rows with their own labels, drawn with replacement
+  from ``rng`` (the same seed repeats them, another seed changes them, the global
+  ``np.random`` is not touched); every step is exactly ``W - learning_rate * grad``
+  (on a stand-in loss whose gradient is known); float32 W stays float32;
+- ``predict``: the class with the highest score, as integers, also for scores near 1000;
+- ``grid_search``: the batched step gives the models your own ``Softmax.train`` gives.
+
+All data are seeded, so the output is the same on every run.
 """
 
 from __future__ import annotations
@@ -114,9 +124,10 @@ def _unchanged(function: str, **arrays: np.ndarray) -> Callable[[], None]:
         for name, copy in copies.items():
             if not np.array_equal(arrays[name], copy):
                 raise _Fail(
-                    f"{function} changed its argument {name} in place: the caller's data "
-                    f"must stay as it was (note that `dW = {name}` gives {name} a second "
-                    f"name, not a copy; work on new arrays)"
+                    f"{function} changed its argument {name} in place: leave the caller's "
+                    f"data as it was; `a = {name}` is a second name for {name}, not a "
+                    f"copy, so `a *= ...`, `a[...] = ...` or a shuffle of a change {name} "
+                    "too: work on new arrays"
                 )
 
     return verify
@@ -159,6 +170,11 @@ def _check_loss_at_zero(loss_fn: Callable) -> None:
             f"it is C = {_C} times too small: average over the N examples, not over "
             "all N*C entries of the score matrix"
         )
+    elif np.isclose(loss, math.log(_N * _C), rtol=1e-9):
+        hint = (
+            f"it is log(N*C) = log({_N * _C}): the probabilities were normalised over the "
+            "whole score matrix; each row's softmax sums over its own C scores (axis=1)"
+        )
     elif loss == 0:
         hint = "nothing was added to loss: did you accumulate each example's loss?"
     elif np.isclose(loss, -expected, rtol=1e-9):
@@ -198,7 +214,8 @@ def _check_known_loss(loss_fn: Callable) -> None:
     if not np.isclose(unshifted, loss, rtol=1e-9):
         hint = (
             "adding a constant to all scores of a row changed your loss, but softmax does "
-            "not change: shift each row by its own maximum (axis=1, keepdims=True)"
+            "not change: each row's maximum and sum of exponentials are its own (axis=1, "
+            "keepdims=True), not taken over columns or the whole matrix"
         )
     elif any(np.isclose(loss, -np.mean(np.log(P[rows, (y + k) % C])), rtol=1e-9) for k in (-1, 1)):
         hint = (
@@ -210,8 +227,10 @@ def _check_known_loss(loss_fn: Callable) -> None:
     raise _Fail(f"{said}: {hint}")
 
 
-def _gradient_hint(loss_fn: Callable, dW: np.ndarray, numerical: np.ndarray, reg: float) -> str:
-    """Name the mistake when dW and the numerical gradient disagree."""
+def _gradient_hint(
+    loss_fn: Callable, problem: tuple, reg: float, dW: np.ndarray, numerical: np.ndarray
+) -> str:
+    """Name the mistake when dW and the numerical gradient at ``problem`` disagree."""
     if not dW.any():
         return "dW is all zeros: store the gradient in dW"
     ratio = float(np.sum(dW * numerical) / np.sum(numerical * numerical))
@@ -221,15 +240,15 @@ def _gradient_hint(loss_fn: Callable, dW: np.ndarray, numerical: np.ndarray, reg
         if np.isclose(ratio, -1, rtol=1e-6):
             return "dW has the wrong sign: it is the gradient of the loss, not of -loss"
         return f"dW is {ratio:.4g} times the gradient: check how you average and scale it"
-    W, X, y = _problem()
-    rows = np.arange(_N)
+    W, X, y = problem
+    rows = np.arange(len(y))
     true_scores = eval_numerical_gradient(lambda w: np.mean((X @ w)[rows, y]), W.copy(), False)
     if np.allclose(dW - numerical, true_scores, rtol=1e-5, atol=1e-8):
         return "dW leaves out the gradient of the -s_y term: the true class's score"
     last = eval_numerical_gradient(
         lambda w: _call(loss_fn, w, X[-1:], y[-1:], 0.0)[0], W.copy(), False
     )
-    if np.allclose(dW, last / _N + 2 * reg * W, rtol=1e-5, atol=1e-8):
+    if np.allclose(dW, last / len(y) + 2 * reg * W, rtol=1e-5, atol=1e-8):
         return (
             "dW holds only the last example's gradient: accumulate (+=) every example's "
             "contribution instead of overwriting it"
@@ -247,7 +266,7 @@ def _check_gradient(loss_fn: Callable, reg: float) -> None:
     errors = np.linalg.norm(dW - numerical, axis=0) / scale
     if errors.max() <= _GRAD_TOL:
         return
-    hint = _gradient_hint(loss_fn, dW, numerical, reg)
+    hint = _gradient_hint(loss_fn, (W, X, y), reg, dW, numerical)
     if hint.startswith("dW "):
         raise _Fail(hint)
     column = int(errors.argmax())
@@ -268,7 +287,10 @@ def _check_regularization(loss_fn: Callable) -> None:
     elif np.isclose(added, expected / 2, rtol=1e-9):
         hint = "this kit uses reg * sum(W**2), without a factor 1/2"
     else:
-        hint = "add the regularisation once, after averaging over examples"
+        hint = (
+            "the term is reg times the sum of the squared weights, added once, after "
+            "averaging over examples"
+        )
     raise _Fail(f"{said}: {hint}")
 
 
@@ -310,8 +332,9 @@ def _check_large_scores(loss_fn: Callable) -> None:
     if not (np.isclose(far_loss, 1000.0, rtol=1e-9) and np.all(np.isfinite(far_dW))):
         raise _Fail(
             f"loss is {far_loss} when the true class scores 1000 below the best, expected "
-            "1000: take the log-probability as s_y - logsumexp(s), not log(p_y) of a "
-            "probability that underflows to 0"
+            "1000: take the log-probability as s_y - logsumexp(s), with the row's maximum "
+            "subtracted first; log(p_y) of a probability that underflows to 0, or np.exp "
+            "of a score shifted by anything but the maximum, gives inf"
         )
 
 
@@ -405,11 +428,11 @@ class _Bowl(_linear.LinearClassifier):
 
     Its gradient is ``W - W_star``. It ignores reg (the real loss adds it to the
     gradient itself), so every update must be exactly ``W - learning_rate * grad``.
+    W starts as None, so train() draws the starting W from rng, as for a new Softmax.
     """
 
-    def __init__(self, W0: np.ndarray, W_star: np.ndarray) -> None:
+    def __init__(self, W_star: np.ndarray) -> None:
         super().__init__()
-        self.W = W0.copy()
         self.W_star = W_star
         self.batches: list[tuple[object, object]] = []
         self.steps: list[tuple[np.ndarray, np.ndarray]] = []  # (W, grad) at each call
@@ -429,9 +452,7 @@ def _bowl_run(seed: int, num_iters: int, batch_size: int, dtype: type = np.float
     rng = np.random.default_rng(7)
     X = rng.standard_normal((_N, _D)).astype(dtype)
     y = rng.permutation(np.arange(_N) % 3)
-    W0 = rng.standard_normal((_D, 3)).astype(dtype)
-    W_star = rng.standard_normal((_D, 3)).astype(dtype)
-    model = _Bowl(W0, W_star)
+    model = _Bowl(W_star=rng.standard_normal((_D, 3)).astype(dtype))
     verify = _unchanged("train", X=X, y=y)
     # The legacy global state is what a stray np.random call would use, so watch it.
     global_state = np.random.get_state()  # noqa: NPY002
@@ -449,7 +470,7 @@ def _bowl_run(seed: int, num_iters: int, batch_size: int, dtype: type = np.float
             "Generator that train() makes from seed, not with np.random.seed or "
             "np.random.choice"
         )
-    return X, y, W0, model, history
+    return X, y, model, history
 
 
 def _batch_indices(X: np.ndarray, y: np.ndarray, batch: tuple, batch_size: int) -> list[int]:
@@ -485,9 +506,9 @@ def _batch_indices(X: np.ndarray, y: np.ndarray, batch: tuple, batch_size: int) 
     return indices
 
 
-def _check_sampling(batch_size: int, num_iters: int) -> tuple[np.ndarray, _Bowl]:
+def _check_sampling(batch_size: int, num_iters: int) -> _Bowl:
     try:
-        X, y, W0, model, history = _bowl_run(0, num_iters, batch_size)
+        X, y, model, history = _bowl_run(0, num_iters, batch_size)
     except ValueError as error:
         if "replace" in str(error):
             raise _Fail(
@@ -510,7 +531,7 @@ def _check_sampling(batch_size: int, num_iters: int) -> tuple[np.ndarray, _Bowl]
     def indices(seed: int) -> list[list[int]]:
         return [
             _batch_indices(X, y, b, batch_size)
-            for b in _bowl_run(seed, num_iters, batch_size)[3].batches
+            for b in _bowl_run(seed, num_iters, batch_size)[2].batches
         ]
 
     if indices(0) != drawn:
@@ -523,18 +544,20 @@ def _check_sampling(batch_size: int, num_iters: int) -> tuple[np.ndarray, _Bowl]
             "seed=1 drew the same minibatches as seed=0: the draws ignore seed; draw with "
             "rng, the generator that train() makes from seed"
         )
-    # W was set before train, so rng is fresh: the batches are its first draws.
+    # rng's first draw is the starting W; every later draw is a minibatch's indices.
     rng = np.random.default_rng(0)
+    _linear.initial_weights(rng, _D, 3, X.dtype)
     if drawn != [list(rng.integers(_N, size=batch_size)) for _ in range(num_iters)]:
         raise _Fail(
             "the minibatches are not the draws of rng, the generator train() makes from "
             "seed: draw each one from rng itself, rng.choice(num_train, batch_size, "
             "replace=True) as the TODO says (grid_search relies on exactly these draws)"
         )
-    return W0, model
+    return model
 
 
-def _check_update(W0: np.ndarray, model: _Bowl) -> None:
+def _check_update(model: _Bowl) -> None:
+    W0 = model.steps[0][0]
     after = [W for W, _ in model.steps[1:]] + [model.W]
     if all(np.array_equal(W, W0) for W in after):
         raise _Fail("self.W never changed: update self.W itself, not a copy")
@@ -566,9 +589,15 @@ def _check_update(W0: np.ndarray, model: _Bowl) -> None:
 
 def _check_train() -> str:
     batch_size, num_iters = 2 * _N, 30  # batch_size > N: only sampling with replacement works
-    W0, model = _check_sampling(batch_size, num_iters)
-    _check_update(W0, model)
-    W32 = _bowl_run(0, 3, batch_size, dtype=np.float32)[3].W
+    _check_update(_check_sampling(batch_size, num_iters))
+    model32 = _bowl_run(0, 3, batch_size, dtype=np.float32)[2]
+    upcast = {str(np.asarray(X_batch).dtype) for X_batch, _ in model32.batches} - {"float32"}
+    if upcast:
+        raise _Fail(
+            f"float32 X gave a {upcast.pop()} X_batch: take the rows as they are (no "
+            ".astype), so that float32 data trains in float32"
+        )
+    W32 = model32.W
     if W32.dtype != np.float32:
         raise _Fail(
             f"training with float32 data and W left a {W32.dtype} W: keep W's dtype (a "
@@ -583,25 +612,32 @@ def _check_train() -> str:
 # --- LinearClassifier.predict -------------------------------------------------------------
 
 
-def _check_predict() -> str:
+def _predict_problem(lift: float) -> tuple[np.ndarray, ...]:
+    """W (6, 4), X (N, 6) and labels with ``X @ W == scores``, where each row's highest
+    score, 2 + lift, is at its label and the others lie in [lift, lift + 1)."""
     rng = np.random.default_rng(5)
     D, C = 6, 4
     W = rng.standard_normal((D, C))  # full column rank, so pinv(W) @ W = I
     labels = rng.permutation(np.arange(_N) % C)
     scores = rng.uniform(0, 1, (_N, C))
-    scores[np.arange(_N), labels] = 2.0  # the highest score of each row, by construction
+    scores[np.arange(_N), labels] = 2.0
+    scores += lift
+    return W, scores @ np.linalg.pinv(W), labels, scores
+
+
+def _check_predict() -> str:
     for lift in (0.0, 1000.0):  # then scores near 1000, where np.exp overflows
-        X = (scores + lift) @ np.linalg.pinv(W)  # X @ W == scores + lift
+        W, X, labels, scores = _predict_problem(lift)
         model = _linear.Softmax()
-        model.W = W.copy()
-        verify = _unchanged("predict", X=X, W=model.W)
+        model.W = W
+        verify = _unchanged("predict", X=X, W=W)
         y_pred = model.predict(X)
         verify()
-        _check_labels(y_pred, labels, scores + lift, C)
+        _check_labels(y_pred, labels, scores)
     return "one integer label per row, the class with the highest score"
 
 
-def _check_labels(y_pred: object, labels: np.ndarray, scores: np.ndarray, C: int) -> None:
+def _check_labels(y_pred: object, labels: np.ndarray, scores: np.ndarray) -> None:
     if not isinstance(y_pred, np.ndarray) or y_pred.shape != (_N,):
         shape = getattr(y_pred, "shape", type(y_pred).__name__)
         said = f"y_pred is {shape}, expected shape ({_N},)"

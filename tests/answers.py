@@ -120,6 +120,11 @@ _NAIVE_WRONG = [
         "no max shift: np.exp overflows for scores near 1000",
     ),
     (
+        "naive_min_shift",
+        _edit(NAIVE_BY_CLASS, "scores -= np.max(scores)", "scores -= np.min(scores)"),
+        "shifts by the row's minimum: the largest score still overflows np.exp",
+    ),
+    (
         "naive_global_max",
         _edit(
             NAIVE_BY_CLASS,
@@ -162,6 +167,11 @@ _NAIVE_WRONG = [
             "dW += reg * W",
         ),
         "the 0.5 * reg * sum(W**2) convention, not this kit's reg * sum(W**2)",
+    ),
+    (
+        "naive_reg_norm_not_squared",
+        _edit(NAIVE_BY_CLASS, "loss += reg * np.sum(W * W)", "loss += reg * np.linalg.norm(W)"),
+        "regularisation with the norm of W, not the sum of its squares",
     ),
     (
         "naive_reg_grad_no_2",
@@ -383,6 +393,28 @@ _VECTORIZED_WRONG = [
         "dW = W aliases W, so dW *= ... changes the caller's W in place",
     ),
     (
+        "vec_softmax_over_whole_matrix",
+        _edit(
+            _edit(
+                _edit(
+                    VECTORIZED_ONE_HOT,
+                    "probs = exp_scores / exp_scores.sum(axis=1)[:, None]",
+                    "probs = exp_scores / np.sum(exp_scores)",
+                ),
+                "np.log(exp_scores.sum(axis=1))",
+                "np.log(np.sum(exp_scores))",
+            ),
+            "scores.max(axis=1)[:, None]",
+            "np.max(scores)",
+        ),
+        "normalises over the whole score matrix instead of each row",
+    ),
+    (
+        "vec_no_minus_one",
+        _edit(VECTORIZED_LOG_SOFTMAX, "    probs[np.arange(N), y] -= 1\n", ""),
+        "dW = X.T P: forgot to subtract 1 at the true class (P - Y)",
+    ),
+    (
         "vec_probs_unshifted",
         _edit(
             VECTORIZED_LOG_SOFTMAX,
@@ -517,6 +549,26 @@ _SAMPLE_WRONG = [
         "off by one: integers' high is exclusive, so the last row is never drawn",
     ),
     (
+        "sample_reseeded_at_first_iteration",
+        """\
+            if it == 0:
+                rng = np.random.default_rng(seed)  # seed the sampling
+            idx = rng.choice(num_train, batch_size)
+            X_batch = X[idx]
+            y_batch = y[idx]
+""",
+        "a second generator from seed: its draws repeat the one that drew the starting W",
+    ),
+    (
+        "sample_upcast_to_float64",
+        """\
+            idx = rng.choice(num_train, batch_size)
+            X_batch = X[idx].astype(np.float64)  # the loss wants floats
+            y_batch = y[idx]
+""",
+        "float32 rows upcast to float64: float32 data silently trains in float64",
+    ),
+    (
         "sample_shuffles_X_in_place",
         """\
             order = rng.permutation(num_train)
@@ -555,6 +607,11 @@ _UPDATE_WRONG = [
         "            lr = np.float64(learning_rate)  # make sure it is a float\n"
         "            self.W = self.W - lr * grad\n",
         "a float64 learning rate turns a float32 W into float64",
+    ),
+    (
+        "update_decays_learning_rate",
+        "            self.W -= learning_rate * grad\n            learning_rate *= 0.95  # decay\n",
+        "decays the learning rate inside train: later steps are too small",
     ),
     (
         "update_sign_of_gradient",
@@ -605,6 +662,14 @@ _PREDICT_WRONG = [
         y_pred = np.argmax(probs, axis=1)
 """,
         "argmax of unshifted softmax probabilities: nan when scores are large",
+    ),
+    (
+        "predict_centres_X_in_place",
+        """\
+        X -= np.mean(X, axis=0)  # centre the data first
+        y_pred = np.argmax(X.dot(W), axis=1)
+""",
+        "centres the caller's X in place (and predicts from shifted scores)",
     ),
     (
         "predict_not_stored",

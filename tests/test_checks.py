@@ -24,6 +24,7 @@ import textwrap
 from pathlib import Path
 
 import answers
+import numpy as np
 import pytest
 
 from cs231n import checks, tuning
@@ -359,12 +360,14 @@ REPO = Path(__file__).resolve().parents[1]
 # For each wrong answer, words its FAIL line must contain: the hint names the mistake.
 HINT_WORDS = {
     "naive_no_shift": "maximum score before np.exp",
+    "naive_min_shift": "maximum",
     "naive_global_max": "own maximum",
     "naive_log_of_probability": "underflows to 0",
     "naive_loss_not_averaged": "average over examples",
     "naive_grad_not_averaged": "N = 12 times too big",
     "naive_no_reg": "ignores reg",
     "naive_half_reg": "factor 1/2",
+    "naive_reg_norm_not_squared": "squared",
     "naive_reg_grad_no_2": "2*reg*W",
     "naive_grad_sign": "wrong sign",
     "naive_label_off_by_one": "off by one",
@@ -374,7 +377,7 @@ HINT_WORDS = {
     "naive_float64_dW": "float32 inputs gave a float64 dW",
     "vec_global_max": "own maximum",
     "vec_no_shift": "maximum score before np.exp",
-    "vec_max_over_columns": "own maximum (axis=1",
+    "vec_max_over_columns": "its own (axis=1",
     "vec_no_keepdims": "could not be broadcast",
     "vec_mean_over_all_entries": "not over all N*C entries",
     "vec_loss_summed": "average over examples",
@@ -388,6 +391,8 @@ HINT_WORDS = {
     "vec_log_of_probability": "underflows to 0",
     "vec_label_off_by_one": "off by one",
     "vec_mutates_W": "changed its argument W in place",
+    "vec_softmax_over_whole_matrix": "whole score matrix",
+    "vec_no_minus_one": "true class",
     "vec_probs_unshifted": "own maximum",
     "vec_upcast_float64": "float32 inputs gave a float64 dW",
     "sample_global_seeded_once": "global np.random state",
@@ -401,6 +406,8 @@ HINT_WORDS = {
     "sample_choice_of_rows_and_labels": "is not the label",
     "sample_y_batch_missing": "y_batch is still None",
     "sample_last_row_never": "never drawn",
+    "sample_reseeded_at_first_iteration": "not the draws of rng",
+    "sample_upcast_to_float64": "float32 X gave a float64 X_batch",
     "sample_shuffles_X_in_place": "changed its argument X in place",
     "update_wrong_sign": "along the gradient",
     "update_no_learning_rate": "10 times learning_rate * grad",
@@ -408,6 +415,7 @@ HINT_WORDS = {
     "update_adds_reg_again": "regularisation is already in grad",
     "update_divides_by_batch": "times learning_rate * grad",
     "update_float64": "left a float64 W",
+    "update_decays_learning_rate": "times learning_rate * grad",
     "update_sign_of_gradient": "exactly -learning_rate * grad",
     "predict_axis_0": "axis=1",
     "predict_no_axis": "axis=1",
@@ -417,6 +425,7 @@ HINT_WORDS = {
     "predict_one_based": "count from 0",
     "predict_float_labels": "integers",
     "predict_softmax_overflow": "overflows",
+    "predict_centres_X_in_place": "changed its argument X in place",
     "predict_not_stored": "store the predictions",
     "together_one_learning_rate": "its own learning rate",
     "together_no_reg": "as if reg were 0",
@@ -496,6 +505,7 @@ def verdicts(request, tmp_path_factory) -> dict[str, tuple[int, str, str]]:
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            cwd=tmp_path_factory.getbasetemp(),  # not the repository: its cs231n must not leak in
         )
         for _ in range(2)
     ]
@@ -588,3 +598,27 @@ def test_python_dash_m_judges_the_copy_it_runs_in(tmp_path):
     failed, passed = result.stdout.splitlines()
     assert failed.startswith("FAIL softmax_loss_vectorized: loss is -inf for rows whose best")
     assert passed.startswith("PASS predict: ")
+
+
+# --- the checks' own oracles, against independent computations ---------------------------
+
+
+@pytest.mark.parametrize("shift", [0.0, 30.0])
+def test_known_probabilities_are_the_softmax_of_the_scores(shift):
+    W, X, y, P = checks._known_probabilities(shift)
+    scores = (X @ W).astype(np.longdouble)
+    probs = np.exp(scores - scores.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    assert np.allclose(probs, P, rtol=1e-9, atol=0)
+    assert np.isclose(np.ptp(scores - np.log(P), axis=1), 0, atol=1e-9).all()  # row shifts
+    assert set(y) == set(range(P.shape[1]))
+
+
+@pytest.mark.parametrize("lift", [0.0, 1000.0])
+def test_predict_problem_has_its_labels_as_highest_scores(lift):
+    W, X, labels, scores = checks._predict_problem(lift)
+    assert np.allclose(X @ W, scores, rtol=1e-12, atol=1e-9)
+    top_two = np.sort(X @ W, axis=1)[:, -2:]
+    assert np.array_equal((X @ W).argmax(axis=1), labels)
+    assert (top_two[:, 1] - top_two[:, 0] > 0.5).all()  # no near-ties for rounding to flip
+    assert scores.min() >= lift
