@@ -505,6 +505,26 @@ def test_outside_a_git_checkout_the_release_refuses(clone, tmp_path, capsys):
     assert not (tmp_path / "dist").exists()
 
 
+def test_without_git_the_release_takes_files_on_disk_only_when_asked(clone, tmp_path, capsys):
+    unpacked = tmp_path / "unpacked"  # an archive unpacked, trusted as a whole
+    shutil.copytree(clone, unpacked, ignore=shutil.ignore_patterns(".git"))
+    (unpacked / "cs231n/extra.py").write_text("EXTRA = 1\n")
+    code, out, err = release(unpacked, tmp_path, capsys)
+    assert code == 1 and "is not a git checkout" in err
+    code = build.main(["--src", str(unpacked), "--dist", str(tmp_path / "dist"), "--no-git"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.startswith(f"student edition of {unpacked} (every matching file, not from git)\n")
+    from_git = build.build_edition(clone)
+    assert student_files(tmp_path / "dist") == {
+        **{rel: f.data for rel, f in from_git.items()},
+        "cs231n/extra.py": b"EXTRA = 1\n",
+    }
+    (unpacked / "cs231n/key.py").symlink_to(tmp_path / "unpacked/requirements.txt")
+    with pytest.raises(ReleaseError, match=r"^cs231n/key.py is a symbolic link \(to "):
+        build.build_edition(unpacked, git=False)
+
+
 def notebook_json(**changes) -> dict:
     """A small valid notebook (a code cell with id "a", a markdown cell with id "b") as
     JSON, with ``changes`` applied to cell 1 (a value of None removes the key)."""
