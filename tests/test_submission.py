@@ -443,3 +443,13 @@ def test_a_cell_that_runs_too_long_is_named(kit, monkeypatch):
     assert str(error.value) == (
         f"{where(cells, 2, TODO_LINE)} stops with an error: still running after 3 s"
     )
+
+
+def test_a_cell_that_kills_the_kernel_is_named(kit):
+    cells = solve(kit, cell2=f"{TODO}\nimport os\nos._exit(1)")
+    with pytest.raises(SubmissionError) as error:
+        submission.execute_notebook(kit, timeout=60)
+    assert str(error.value) == (
+        f"{where(cells, 2, TODO_LINE)} stops with an error: the kernel died (out of memory, "
+        "or a crash in native code?)"
+    )
