@@ -5,6 +5,11 @@ edition gives back every shipped reference file byte for byte, except
 - the notebook, which comes back as the reference with outputs, execution counts and
   execution timings cleared (``clear_outputs``) and written by nbformat's writer;
 - README.md and Makefile, which are the student variants in tools/release/student/.
+The edition also holds notebooks/.release.json, the record of the released notebook.
+
+The builder runs on a fresh git repository holding this checkout's tracked files (the
+``source`` fixture), or a clone of it that a test changes: untracked files, links and
+uncommitted changes are made there, never in the checkout.
 """
 
 from __future__ import annotations
