@@ -471,6 +471,20 @@ def test_a_huge_or_special_shipped_file_is_refused_without_being_read(clone, tmp
     assert not (tmp_path / "dist").exists()
 
 
+def test_a_shipped_file_name_that_is_not_utf8_is_refused(clone, tmp_path, capsys):
+    with open(os.fsencode(clone) + b"/cs231n/caf\xe9.py", "w") as file:
+        file.write("x = 1\n")
+    git(clone, "add", "cs231n")
+    git(clone, "commit", "-q", "-m", "a Latin-1 file name")
+    code, _, err = release(clone, tmp_path, capsys)
+    assert code == 1
+    assert (
+        err
+        == r"release: 'cs231n/caf\udce9.py': the file name is not printable UTF-8; rename it"
+        + "\n"
+    )
+
+
 def test_the_banner_marks_a_dirty_tree_and_names_the_changed_files(clone, tmp_path, capsys):
     commit = git(clone, "rev-parse", "--short", "HEAD").strip()
     with (clone / "tests/test_softmax.py").open("a") as test:  # not shipped: stays clean

@@ -78,6 +78,8 @@ def select_files(src: Path, patterns: tuple[str, ...] = SHIPPED, *, git: bool = 
     for rel, mode in sorted(listed.items()):
         if "__pycache__" in rel.split("/") or not any(m.fullmatch(rel) for m in matchers):
             continue
+        if not rel.isprintable() or rel != rel.encode("utf-8", "replace").decode("utf-8"):
+            raise ReleaseError(f"{ascii(rel)}: the file name is not printable UTF-8; rename it")
         if mode in (GIT_SYMLINK, GIT_SUBMODULE):
             kind = "a symbolic link" if mode == GIT_SYMLINK else "a git submodule"
             raise ReleaseError(f"{rel}: {kind} in git; shipped files must be regular files")
@@ -138,7 +140,11 @@ def _git(src: Path, *args: str) -> str:
     """Run git in ``src`` and return its output; a clear ReleaseError when it fails."""
     try:
         result = subprocess.run(
-            ["git", "-C", str(src), *args], capture_output=True, text=True, check=False
+            ["git", "-C", str(src), *args],
+            capture_output=True,
+            encoding="utf-8",
+            errors="surrogateescape",  # a file name that is not UTF-8 still gets a message
+            check=False,
         )
     except FileNotFoundError:
         raise ReleaseError(
