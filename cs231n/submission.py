@@ -26,6 +26,7 @@ import stat
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -366,7 +367,7 @@ def code_files(root: Path = ROOT) -> dict[str, bytes]:
     return files
 
 
-def _walk(top: Path):
+def _walk(top: Path) -> Iterator[tuple[str, list[str], list[str]]]:
     """``os.walk(top)``, with a folder nested too deep to walk reported by name."""
     try:
         yield from os.walk(top)
