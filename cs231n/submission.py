@@ -26,6 +26,7 @@ import stat
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,7 @@ MAX_CODE_BYTES = 1_000_000  # one .py file
 MAX_NOTEBOOK_BYTES = 20_000_000  # the executed notebook (its figures are most of it)
 MAX_TOTAL_BYTES = 30_000_000  # everything together, before compression
 MAX_CODE_FILES = 200
+MAX_CELLS = 5_000  # the released notebook has well under a hundred
 
 _LABEL = re.compile(r"[*_\s]*your answer\s*:?[*_\s]*", re.IGNORECASE)
 
@@ -115,6 +117,9 @@ def read_cells(root: Path = ROOT) -> list[Cell]:
         raise SubmissionError(f"{NOTEBOOK} cannot be read as a notebook ({error})") from None
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
         raise SubmissionError(f'{NOTEBOOK} is not a notebook: it has no list of "cells"')
+    if len(notebook["cells"]) > MAX_CELLS:
+        count = len(notebook["cells"])
+        raise SubmissionError(f"{NOTEBOOK} has {count:,} cells; the limit is {MAX_CELLS:,}")
     cells = []
     for number, cell in enumerate(notebook["cells"], start=1):
         cell = cell if isinstance(cell, dict) else {}
@@ -336,7 +341,7 @@ def code_files(root: Path = ROOT) -> dict[str, bytes]:
         )
     files: dict[str, bytes] = {}
     problems: list[str] = []
-    for folder, subfolders, names in os.walk(root / "cs231n"):  # never enters a linked folder
+    for folder, subfolders, names in _walk(root / "cs231n"):  # never enters a linked folder
         subfolders[:] = sorted(d for d in subfolders if d != "__pycache__")
         for name in sorted(subfolders + names):
             path = Path(folder, name)
@@ -345,6 +350,11 @@ def code_files(root: Path = ROOT) -> dict[str, bytes]:
                 continue
             if len(files) == MAX_CODE_FILES:
                 raise SubmissionError(f"cs231n/ holds more than {MAX_CODE_FILES} .py files")
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:  # a zip stores names as UTF-8
+                problems.append(f"{ascii(rel)}: the file name is not UTF-8 text; rename it")
+                continue
             try:
                 files[rel] = _read_regular(root, rel, MAX_CODE_BYTES)
             except SubmissionError as error:
@@ -355,6 +365,14 @@ def code_files(root: Path = ROOT) -> dict[str, bytes]:
     if problems:
         raise SubmissionError(*problems)
     return files
+
+
+def _walk(top: Path) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk(top)``, with a folder nested too deep to walk reported by name."""
+    try:
+        yield from os.walk(top)
+    except RecursionError:
+        raise SubmissionError(f"{top.name}/ holds folders nested too deep to pack") from None
 
 
 def execute_notebook(root: Path = ROOT, timeout: int = 1200) -> nbformat.NotebookNode:

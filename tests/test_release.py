@@ -5,6 +5,11 @@ edition gives back every shipped reference file byte for byte, except
 - the notebook, which comes back as the reference with outputs, execution counts and
   execution timings cleared (``clear_outputs``) and written by nbformat's writer;
 - README.md and Makefile, which are the student variants in tools/release/student/.
+The edition also holds notebooks/.release.json, the record of the released notebook.
+
+The builder runs on a fresh git repository holding this checkout's tracked files (the
+``source`` fixture), or a clone of it that a test changes: untracked files, links and
+uncommitted changes are made there, never in the checkout.
 """
 
 from __future__ import annotations
@@ -466,6 +471,20 @@ def test_a_huge_or_special_shipped_file_is_refused_without_being_read(clone, tmp
     assert not (tmp_path / "dist").exists()
 
 
+def test_a_shipped_file_name_that_is_not_utf8_is_refused(clone, tmp_path, capsys):
+    with open(os.fsencode(clone) + b"/cs231n/caf\xe9.py", "w") as file:
+        file.write("x = 1\n")
+    git(clone, "add", "cs231n")
+    git(clone, "commit", "-q", "-m", "a Latin-1 file name")
+    code, _, err = release(clone, tmp_path, capsys)
+    assert code == 1
+    assert (
+        err
+        == r"release: 'cs231n/caf\udce9.py': the file name is not printable UTF-8; rename it"
+        + "\n"
+    )
+
+
 def test_the_banner_marks_a_dirty_tree_and_names_the_changed_files(clone, tmp_path, capsys):
     commit = git(clone, "rev-parse", "--short", "HEAD").strip()
     with (clone / "tests/test_softmax.py").open("a") as test:  # not shipped: stays clean
@@ -503,6 +522,26 @@ def test_outside_a_git_checkout_the_release_refuses(clone, tmp_path, capsys):
         "pass the repository root as --src\n"
     )
     assert not (tmp_path / "dist").exists()
+
+
+def test_without_git_the_release_takes_files_on_disk_only_when_asked(clone, tmp_path, capsys):
+    unpacked = tmp_path / "unpacked"  # an archive unpacked, trusted as a whole
+    shutil.copytree(clone, unpacked, ignore=shutil.ignore_patterns(".git"))
+    (unpacked / "cs231n/extra.py").write_text("EXTRA = 1\n")
+    code, out, err = release(unpacked, tmp_path, capsys)
+    assert code == 1 and "is not a git checkout" in err
+    code = build.main(["--src", str(unpacked), "--dist", str(tmp_path / "dist"), "--no-git"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out.startswith(f"student edition of {unpacked} (every matching file, not from git)\n")
+    from_git = build.build_edition(clone)
+    assert student_files(tmp_path / "dist") == {
+        **{rel: f.data for rel, f in from_git.items()},
+        "cs231n/extra.py": b"EXTRA = 1\n",
+    }
+    (unpacked / "cs231n/key.py").symlink_to(tmp_path / "unpacked/requirements.txt")
+    with pytest.raises(ReleaseError, match=r"^cs231n/key.py is a symbolic link \(to "):
+        build.build_edition(unpacked, git=False)
 
 
 def notebook_json(**changes) -> dict:

@@ -378,6 +378,19 @@ def test_linked_folders_are_refused(kit, tmp_path):
     assert str(error.value) == f"cs231n {link.format(elsewhere, 'folder')} there"
 
 
+def test_odd_names_and_shapes_of_the_tree_are_named(kit, monkeypatch):
+    odd = os.fsencode(kit) + b"/cs231n/caf\xe9.py"  # Latin-1, not UTF-8: a zip cannot say it
+    with open(odd, "w") as file:
+        file.write("x = 1\n")
+    with pytest.raises(SubmissionError) as error:
+        submission.code_files(kit)
+    expected = r"'cs231n/caf\udce9.py': the file name is not UTF-8 text; rename it"
+    assert error.value.problems == [expected]
+    os.unlink(odd)
+    monkeypatch.setattr(submission, "MAX_CELLS", 5)
+    assert submission.notebook_problems(kit) == [f"{NOTEBOOK} has 6 cells; the limit is 5"]
+
+
 def test_a_file_over_the_size_limit_is_refused_without_being_read(kit):
     with open(kit / "cs231n/big.py", "wb") as big:
         big.truncate(200_000_000)  # sparse: 200 MB long, nothing on disk
@@ -442,4 +455,14 @@ def test_a_cell_that_runs_too_long_is_named(kit, monkeypatch):
         submission.execute_notebook(kit, timeout=3)
     assert str(error.value) == (
         f"{where(cells, 2, TODO_LINE)} stops with an error: still running after 3 s"
+    )
+
+
+def test_a_cell_that_kills_the_kernel_is_named(kit):
+    cells = solve(kit, cell2=f"{TODO}\nimport os\nos._exit(1)")
+    with pytest.raises(SubmissionError) as error:
+        submission.execute_notebook(kit, timeout=60)
+    assert str(error.value) == (
+        f"{where(cells, 2, TODO_LINE)} stops with an error: the kernel died (out of memory, "
+        "or a crash in native code?)"
     )

@@ -5,7 +5,9 @@ Run ``make release`` (or ``python -m tools.release``) to write ``dist/student/``
 ship (untracked notes or keys never do), a shipped file that is a symbolic link (or sits
 in a linked folder) fails the build, and the banner names the commit, with ``-dirty``
 and the files concerned when shipped files (or the builder) differ from it. Outside a
-git checkout (an unpacked tarball, say) it refuses: build from a clone.
+git checkout (an unpacked tarball, say) it refuses: build from a clone, or pass
+``--no-git`` (``build_edition(src, git=False)``) to take every matching file on disk,
+which is right only for a copy trusted as a whole, such as an autograder's.
 
 The pipeline is in :func:`tools.release.build.build_edition`:
 

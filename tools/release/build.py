@@ -62,19 +62,24 @@ class File:
 Tree = dict[str, File]
 
 
-def select_files(src: Path, patterns: tuple[str, ...] = SHIPPED) -> Tree:
+def select_files(src: Path, patterns: tuple[str, ...] = SHIPPED, *, git: bool = True) -> Tree:
     """Step 1: the files git tracks in ``src`` that match the allow-list.
 
     Only tracked files can ship, so nothing stray in the working tree (notes, keys,
     caches, downloads) reaches students; their content is the working tree's (see
     :func:`describe` for how a difference from the commit shows). A shipped path that
     is a symbolic link, a submodule or anything but a regular file fails the build.
+    ``git=False`` takes every matching file on disk instead, for a copy without git
+    history (an unpacked archive that is trusted as a whole, such as an autograder's).
     """
     matchers = [_glob(pattern) for pattern in patterns]
+    listed = tracked_files(src) if git else _files_on_disk(src, patterns)
     tree: Tree = {}
-    for rel, mode in sorted(tracked_files(src).items()):
+    for rel, mode in sorted(listed.items()):
         if "__pycache__" in rel.split("/") or not any(m.fullmatch(rel) for m in matchers):
             continue
+        if not rel.isprintable() or rel != rel.encode("utf-8", "replace").decode("utf-8"):
+            raise ReleaseError(f"{ascii(rel)}: the file name is not printable UTF-8; rename it")
         if mode in (GIT_SYMLINK, GIT_SUBMODULE):
             kind = "a symbolic link" if mode == GIT_SYMLINK else "a git submodule"
             raise ReleaseError(f"{rel}: {kind} in git; shipped files must be regular files")
@@ -97,6 +102,17 @@ def tracked_files(src: Path) -> dict[str, str]:
         info, rel = entry.split("\t", 1)  # "<mode> <object> <stage>\t<path>"
         files[rel] = info.split()[0]
     return files
+
+
+def _files_on_disk(src: Path, patterns: tuple[str, ...]) -> dict[str, str]:
+    """Files and links in ``src`` that match ``patterns``, as :func:`tracked_files` gives
+    them (:func:`_read_regular` then refuses the links)."""
+    found = (path for pattern in patterns for path in src.glob(pattern))
+    return {
+        path.relative_to(src).as_posix(): "100644"
+        for path in found
+        if path.is_file() or path.is_symlink()
+    }
 
 
 def describe(src: Path, patterns: tuple[str, ...] = SHIPPED) -> tuple[str, list[str]]:
@@ -124,7 +140,11 @@ def _git(src: Path, *args: str) -> str:
     """Run git in ``src`` and return its output; a clear ReleaseError when it fails."""
     try:
         result = subprocess.run(
-            ["git", "-C", str(src), *args], capture_output=True, text=True, check=False
+            ["git", "-C", str(src), *args],
+            capture_output=True,
+            encoding="utf-8",
+            errors="surrogateescape",  # a file name that is not UTF-8 still gets a message
+            check=False,
         )
     except FileNotFoundError:
         raise ReleaseError(
@@ -317,9 +337,9 @@ def record_release(tree: Tree) -> Tree:
     return {**tree, RELEASE_RECORD: File(record.encode("utf-8"))}
 
 
-def add_overlay(tree: Tree, src: Path = REPO) -> Tree:
+def add_overlay(tree: Tree, src: Path = REPO, *, git: bool = True) -> Tree:
     """Step 7: add the student variants of README.md and Makefile (replacing any)."""
-    overlay = select_files(src, (f"{OVERLAY_DIR}/*",))
+    overlay = select_files(src, (f"{OVERLAY_DIR}/*",), git=git)
     return {**tree, **{rel.removeprefix(f"{OVERLAY_DIR}/"): f for rel, f in overlay.items()}}
 
 
@@ -346,15 +366,21 @@ def check_no_leaks(reference: Tree, edition: Tree) -> None:
         )
 
 
-def build_edition(src: Path = REPO, tasks: dict[tuple[str, str, int], str] = TASKS) -> Tree:
-    """The whole pipeline, reference files in, student files out (nothing written)."""
-    reference = select_files(src)
+def build_edition(
+    src: Path = REPO, tasks: dict[tuple[str, str, int], str] = TASKS, *, git: bool = True
+) -> Tree:
+    """The whole pipeline, reference files in, student files out (nothing written).
+
+    ``git=False``: from every matching file in ``src``, not only tracked ones (see
+    :func:`select_files`).
+    """
+    reference = select_files(src, git=git)
     edition = stub_python(reference, tasks)
     edition = stub_solution_cells(edition)
     edition = blank_answer_cells(edition)
     edition = clear_outputs(edition)
     edition = record_release(edition)
-    edition = add_overlay(edition, src)
+    edition = add_overlay(edition, src, git=git)
     edition = check_size(edition)
     check_no_leaks(reference, edition)
     return edition
@@ -393,11 +419,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--src", type=Path, default=REPO, help="reference repository root")
     parser.add_argument("--dist", type=Path, default=None, help="output folder (SRC/dist)")
+    parser.add_argument(
+        "--no-git",
+        action="store_true",
+        help="SRC is not a git checkout (an unpacked archive): take every matching file "
+        "in it, not only the ones git tracks. Anything stray in SRC ships too.",
+    )
     args = parser.parse_args(argv)
     dist = args.dist if args.dist is not None else args.src / "dist"
     try:
-        edition = build_edition(args.src)
-        commit, changed = describe(args.src)
+        edition = build_edition(args.src, git=not args.no_git)
+        commit, changed = describe(args.src) if not args.no_git else ("", [])
     except ReleaseError as error:
         print(f"release: {error}", file=sys.stderr)
         return 1
@@ -408,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         for p, f in edition.items()
         if p.endswith(".py")
     )
-    print(f"student edition of {args.src} at {commit}")
+    where = "(every matching file, not from git)" if args.no_git else f"at {commit}"
+    print(f"student edition of {args.src} {where}")
     if changed:
         print("  dirty: built from the working tree, which differs from that commit in:")
         print("".join(f"    {rel}\n" for rel in changed), end="")
