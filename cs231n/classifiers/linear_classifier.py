@@ -391,7 +391,7 @@ def _warn_if_diverged(W: np.ndarray, losses: list[float], lr: float, reg: float)
         f"training with learning_rate={lr:g}, reg={reg:g} diverged: {when}. "
         "Lower the learning rate (or reg)",
         RuntimeWarning,
-        stacklevel=3,
+        stacklevel=4,  # the caller of train (through its wrapper)
     )
 
 
