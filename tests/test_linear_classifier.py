@@ -314,22 +314,26 @@ def tag(name="Softmax"):
     return npy(np.array(name))
 
 
-def test_load_reads_the_tag_before_W(tmp_path):
-    # A W header claiming 10 million float64s (80 MB) of zeros, compressed to ~80 kB,
-    # tagged with another class: refused without inflating W.
-    path = tmp_path / "other.npz"
-    header = npy_header((1000000, 10))
+@pytest.mark.parametrize(
+    "saved_by, match",
+    [
+        ("SVM", "holds a SVM, not a Softmax"),  # the tag is read before W
+        ("Softmax", r"W would inflate from \d+ to 80000128 bytes"),  # a bomb with our tag
+    ],
+)
+def test_a_small_file_claiming_a_huge_W_is_refused_without_inflating_it(tmp_path, saved_by, match):
+    # A W of 10 million float64 zeros (80 MB), compressed to well under 1 MB.
+    path = tmp_path / "bomb.npz"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        archive.writestr("classifier.npy", tag("SVM"))
+        archive.writestr("classifier.npy", tag(saved_by))
         with archive.open("W.npy", "w", force_zip64=True) as f:
-            f.write(header)
-            chunk = bytes(1 << 20)
+            f.write(npy_header((1000000, 10)))  # 128 bytes
             for _ in range(80):
-                f.write(chunk)
+                f.write(bytes(1_000_000))
     assert path.stat().st_size < 1e6
     tracemalloc.start()
     try:
-        with pytest.raises(ValueError, match="holds a SVM, not a Softmax"):
+        with pytest.raises(ValueError, match=match):
             Softmax().load(path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:

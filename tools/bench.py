@@ -5,19 +5,28 @@ training rows (plus 1,000 validation rows) of 3,072 centred pixel values and a b
 column, 10 classes. The textbook versions are written out below, the way the lecture
 notes put them; the kit's versions are imported from ``cs231n``. Each measurement runs
 the kit and the textbook version in turn, rotating which goes first, several times;
-the table shows the medians and ``ratio = textbook time / kit time`` (above 1: the kit
-is faster). Peak memory is measured in fresh subprocesses that load full-size
+the table shows the median times and ``ratio = textbook time / kit time`` (above 1: the
+kit is faster): the median of the repetitions' ratios, and their range. A row whose
+range reaches across its target is marked "noise": that run cannot say which side of
+the bar it is on. Peak memory is measured in fresh subprocesses that load full-size
 CIFAR-format files from a temporary folder.
 
+The busy-machine rows time the kit's SGD and search in fresh subprocesses, first on
+their own, then next to two fresh processes that keep a core busy each
+(``while True: pass``), and report the slowdown. The same runs with the thread policy
+switched off (BLAS at its usual count throughout, as before issue 12) show what it
+saves.
+
 Run from the repository root: ``.venv/bin/python tools/bench.py [--reps N] [--quick]``.
-The numbers are only as steady as the machine: the report says how much CPU time other
-processes took while it ran.
+The numbers are only as steady as the machine: the report gives the load average and
+how much CPU time other processes took while it ran.
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import os
 import platform
 import subprocess
@@ -27,6 +36,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from statistics import median
+from typing import NamedTuple
 
 import numpy as np
 
@@ -113,10 +123,11 @@ def synthetic_cifar(num_rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
 
 def race(
     contenders: dict[str, Callable[[], object]], reps: int
-) -> tuple[dict[str, float], dict[str, object]]:
+) -> tuple[dict[str, list[float]], dict[str, object]]:
     """Run each contender in turn, reps times, rotating which goes first.
 
-    Returns the median wall time of each, and what each returned (last run).
+    Returns the wall times of each (one per repetition, in order), and what each
+    returned (last run).
     """
     names = list(contenders)
     times: dict[str, list[float]] = {name: [] for name in names}
@@ -126,7 +137,7 @@ def race(
             start = time.perf_counter()
             outputs[name] = contenders[name]()
             times[name].append(time.perf_counter() - start)
-    return {name: median(t) for name, t in times.items()}, outputs
+    return times, outputs
 
 
 def rel_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -261,6 +272,129 @@ def peak_memory_mb(folder: Path, dtype: str) -> tuple[float, float, str]:
 
 
 # ----------------------------------------------------------------------------------------
+# The busy machine, in fresh subprocesses
+# ----------------------------------------------------------------------------------------
+
+# The runs of issue 12's measurement: float32, CIFAR-10 sized.
+BUSY_SGD_ITERS, BUSY_SEARCH_ITERS = 600, 200
+BUSY_GRID = ([1e-7, 2e-7, 5e-7, 1e-6], [1e3, 5e4])  # 8 configurations
+BUSY_TARGET = 2.5
+
+
+def child(workload: str, data: str, policy: str, args: argparse.Namespace) -> list[float]:
+    """In a fresh process: time ``workload`` (sgd or search) busy_reps times; seconds."""
+    from cs231n import _threads
+
+    if policy == "off":  # BLAS stays at its usual count: the kit before issue 12
+        _threads._Tuner.tick = lambda self: None
+    X, y, X_val, y_val = (np.load(Path(data) / f"{n}.npy") for n in ("X", "y", "X_val", "y_val"))
+    sgd_iters = 100 if args.quick else BUSY_SGD_ITERS
+    search_iters = 50 if args.quick else BUSY_SEARCH_ITERS
+    times = []
+    for _ in range(args.busy_reps):
+        start = time.perf_counter()
+        if workload == "sgd":
+            Softmax().train(X, y, 1e-7, 2.5e4, sgd_iters, args.batch_size, seed=0)
+        else:
+            grid_search(X, y, X_val, y_val, *BUSY_GRID, search_iters, args.batch_size, seed=0)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def run_child(workload: str, data: Path, policy: str, busy: int, args) -> list[float]:
+    """``child`` in a fresh process, next to ``busy`` fresh processes that spin a core each."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
+    try:
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            workload,
+            str(data),
+            policy,
+            "--busy-reps",
+            str(args.busy_reps),
+            "--batch-size",
+            str(args.batch_size),
+        ]
+        command += ["--quick"] if args.quick else []
+        out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+        return json.loads(out.stdout)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
+def busy_machine(data: Path, args: argparse.Namespace) -> list[tuple[str, ...]]:
+    """Table rows: each workload alone and next to two busy processes, policy on and off."""
+    rows = []
+    sgd_iters = 100 if args.quick else BUSY_SGD_ITERS
+    search_iters = 50 if args.quick else BUSY_SEARCH_ITERS
+    names = {
+        "sgd": f"Softmax.train f32, {sgd_iters} iters",
+        "search": f"grid_search f32, 8 configs x {search_iters} iters",
+    }
+    for policy in ("on", "off"):
+        for workload, name in names.items():
+            alone = run_child(workload, data, policy, 0, args)
+            busy = run_child(workload, data, policy, 2, args)
+            slowdown = median(busy) / median(alone)
+            low, high = min(busy) / max(alone), max(busy) / min(alone)
+            target = BUSY_TARGET if policy == "on" else None
+            label = name if policy == "on" else f"{name}, thread policy off (as before)"
+            rows.append(
+                (
+                    label,
+                    spread(alone),
+                    spread(busy),
+                    f"{slowdown:.2f}x",
+                    f"{low:.2f}-{high:.2f}x",
+                    "-" if target is None else f"<= {target}x",
+                    verdict(low, high, target, above=False),
+                )
+            )
+    return rows
+
+
+def spread(times: list[float]) -> str:
+    return f"{median(times):.2f} s ({min(times):.2f}-{max(times):.2f})"
+
+
+# ----------------------------------------------------------------------------------------
+# The report
+# ----------------------------------------------------------------------------------------
+
+
+class Row(NamedTuple):
+    name: str
+    kit: float  # median seconds
+    textbook: float
+    ratio: float  # median of the repetitions' ratios
+    low: float  # their range
+    high: float
+    target: float | None
+    verdict: str
+
+
+def verdict(low: float, high: float, target: float | None, above: bool) -> str:
+    """pass / FAIL when the whole range is on one side of the target, else noise."""
+    if target is None:
+        return "info"
+    if (low >= target) if above else (high <= target):
+        return "pass"
+    if (high < target) if above else (low > target):
+        return "FAIL"
+    return "noise"
+
+
+def print_table(header: tuple[str, ...], table: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *table]) for i in range(len(header))]
+    for r in [header, *table]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+# ----------------------------------------------------------------------------------------
 # The benchmark
 # ----------------------------------------------------------------------------------------
 
@@ -274,13 +408,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--rows", type=int, default=49000, help="training rows (CIFAR: 49000)")
     parser.add_argument("--skip-memory", action="store_true", help="skip the peak-memory part")
+    parser.add_argument("--skip-busy", action="store_true", help="skip the busy-machine rows")
+    parser.add_argument("--busy-reps", type=int, default=3, help="runs per busy-machine process")
+    parser.add_argument(
+        "--child", nargs=3, metavar=("WORKLOAD", "DATA", "POLICY"), help=argparse.SUPPRESS
+    )  # one busy-machine measurement (internal)
     parser.add_argument(
         "--quick", action="store_true", help="tiny smoke run: 4900 rows, few iterations"
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.rows, args.reps, args.search_reps = 4900, 3, 1
+        args.rows, args.reps, args.search_reps, args.busy_reps = 4900, 3, 1, 2
         args.sgd_iters, args.search_iters = 100, 50
+    if args.child:
+        print(json.dumps(child(*args.child, args)))
+        return
 
     started, busy0, own0 = time.perf_counter(), busy_cpu_seconds(), own_cpu_seconds()
     print("make bench: the kit against textbook numpy (ratio = textbook time / kit time)")
@@ -303,13 +445,23 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  data: {X64.shape[0]} x {X64.shape[1]} training rows, 10 classes (synthetic)\n")
     W64 = 0.001 * np.random.default_rng(1).standard_normal((X64.shape[1], 10))
     W32, reg = W64.astype(np.float32), 2.5e4
-    rows = []  # (measurement, kit seconds, textbook seconds, ratio, target, passed)
+    rows: list[Row] = []
     checks = []
 
-    def add(measurement: str, kit: float, textbook: float, target: float | None) -> None:
-        ratio = textbook / kit
-        verdict = "info" if target is None else "pass" if ratio >= target else "FAIL"
-        rows.append((measurement, kit, textbook, ratio, target, verdict))
+    def add(measurement: str, kit: list[float], textbook: list[float], target: float | None):
+        ratios = [t / k for k, t in zip(kit, textbook, strict=True)]  # paired by repetition
+        rows.append(
+            Row(
+                measurement,
+                median(kit),
+                median(textbook),
+                median(ratios),
+                min(ratios),
+                max(ratios),
+                target,
+                verdict(min(ratios), max(ratios), target, above=True),
+            )
+        )
 
     # 2. Full-batch loss and gradient
     t, out = race(
@@ -381,17 +533,46 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"  [{time.perf_counter() - started:5.0f} s] search done")
 
+    # 5. The busy machine: SGD and the search in fresh processes, alone and next to two
+    # busy ones, with the thread policy and without it
+    busy_rows = []
+    if not args.skip_busy:
+        load_before_busy = os.getloadavg()[0]
+        with tempfile.TemporaryDirectory(prefix="cs231n-bench-") as tmp:
+            for name, array in (("X", X32), ("y", y), ("X_val", X_val32), ("y_val", y_val)):
+                np.save(Path(tmp) / f"{name}.npy", array)
+            del X64, X_val64
+            busy_rows = busy_machine(Path(tmp), args)
+        print(f"  [{time.perf_counter() - started:5.0f} s] busy machine done")
+
     # The report
-    print()
-    header = ("measurement", "kit", "textbook", "ratio", "target", "")
+    print(
+        f"\nratio = textbook / kit: the median over {args.reps} repetitions (the search: "
+        f'{args.search_reps}) and their range; "noise": the range reaches across the target'
+    )
+    header = ("measurement", "kit", "textbook", "ratio", "range", "target", "")
     table = [
-        (name, f"{kit:.3f} s", f"{textbook:.3f} s", f"{ratio:.2f}x", target, verdict)
-        for name, kit, textbook, ratio, target, verdict in rows
+        (
+            r.name,
+            f"{r.kit:.3f} s",
+            f"{r.textbook:.3f} s",
+            f"{r.ratio:.2f}x",
+            f"{r.low:.2f}-{r.high:.2f}x",
+            "-" if r.target is None else f">= {r.target}x",
+            r.verdict,
+        )
+        for r in rows
     ]
-    table = [(*r[:4], "-" if r[4] is None else f">= {r[4]}x", r[5]) for r in table]
-    widths = [max(len(str(r[i])) for r in [header, *table]) for i in range(len(header))]
-    for r in [header, *table]:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print_table(header, table)
+    if busy_rows:
+        print(
+            "\nbusy machine: fresh processes, alone and next to two busy processes "
+            "(while True: pass);\nslowdown = busy / alone (medians), range = slowest busy / "
+            f"fastest alone ... ({args.busy_reps} runs each; load average "
+            f"{load_before_busy:.2f} when it began)"
+        )
+        header = ("measurement", "alone", "2 busy processes", "slowdown", "range", "target", "")
+        print_table(header, busy_rows)
     if memory is not None:
         (base64, peak64, shape), (base32, peak32, _) = memory["float64"], memory["float32"]
         ratio = peak32 / peak64

@@ -230,7 +230,8 @@ class LinearClassifier(abc.ABC):
         """Read W from a file written by :meth:`save`; returns self.
 
         The file is untrusted: nothing in it is unpickled, the class tag is checked
-        before W is read, and W's header (shape and dtype) before its data.
+        before W is read, and W's header (shape and dtype) and size before its data; a
+        W that would inflate more than 20-fold from compression is refused unread.
 
         Raises
         ------
@@ -391,7 +392,7 @@ def _warn_if_diverged(W: np.ndarray, losses: list[float], lr: float, reg: float)
         f"training with learning_rate={lr:g}, reg={reg:g} diverged: {when}. "
         "Lower the learning rate (or reg)",
         RuntimeWarning,
-        stacklevel=3,
+        stacklevel=4,  # the caller of train (through its wrapper)
     )
 
 
@@ -399,6 +400,7 @@ def _warn_if_diverged(W: np.ndarray, losses: list[float], lr: float, reg: float)
 # a file, float16 included, is refused.
 _WEIGHT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _MAX_TAG_BYTES = 4096
+_MAX_INFLATION = 20  # W beyond 1 MB may be compressed at most this much (save() never does)
 
 
 def _npy_header(f, what: str) -> tuple[tuple[int, ...], bool, np.dtype]:
@@ -438,6 +440,12 @@ def _read_weights(archive: zipfile.ZipFile, member: str, path: str) -> np.ndarra
         if len(shape) != 2 or 0 in shape:
             raise ValueError(f"{what} has shape {shape}; expected a non-empty 2-D (D, C)")
         nbytes = math.prod(shape) * dtype.itemsize
+        info = archive.getinfo(member)
+        if info.file_size > _MAX_INFLATION * max(info.compress_size, 1 << 20):
+            raise ValueError(
+                f"{what} would inflate from {info.compress_size} to {info.file_size} bytes; "
+                "save() writes W uncompressed: refused"
+            )
         if archive.getinfo(member).file_size - f.tell() != nbytes:
             raise ValueError(
                 f"{what} claims shape {shape} ({nbytes} bytes of data), but the file holds "
