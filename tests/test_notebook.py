@@ -134,7 +134,7 @@ def test_reference_is_tagged_for_the_student_edition(reference):
     # a self-check cell for each TODO in cs231n/
     sources = [c.source for c in reference.cells if c.cell_type == "code"]
     for name in ("softmax_loss_naive", "softmax_loss_vectorized", "train", "predict"):
-        assert f'check("{name}")' in sources
+        assert f'passed = check("{name}")' in sources
 
 
 def _code_index(nb: nbformat.NotebookNode, needle: str) -> int:
