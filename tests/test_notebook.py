@@ -134,4 +134,98 @@ def test_reference_is_tagged_for_the_student_edition(reference):
     # a self-check cell for each TODO in cs231n/
     sources = [c.source for c in reference.cells if c.cell_type == "code"]
     for name in ("softmax_loss_naive", "softmax_loss_vectorized", "train", "predict"):
-        assert f'check("{name}")' in sources
+        assert f'passed = check("{name}")' in sources
+
+
+def _code_index(nb: nbformat.NotebookNode, needle: str) -> int:
+    return next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and needle in c.source)
+
+
+def test_each_self_check_comes_before_the_first_use_of_its_function(reference):
+    first_use = {
+        "softmax_loss_naive": "softmax_loss_naive(",
+        "softmax_loss_vectorized": "softmax_loss_vectorized(",
+        "train": ".train(",
+        "predict": ".predict(",
+    }
+    for name, call in first_use.items():
+        check_cell = _code_index(reference, f'check("{name}")')
+        use = next(
+            i
+            for i, c in enumerate(reference.cells)
+            if c.cell_type == "code" and call in c.source and "check(" not in c.source
+        )
+        assert check_cell < use, f'check("{name}") in cell {check_cell}, first use in {use}'
+    # a check cell prints its PASS/FAIL line and shows no value (no trailing True)
+    for cell in reference.cells:
+        if cell.cell_type == "code" and "check(" in cell.source:
+            assert not [o for o in cell.outputs if o.output_type == "execute_result"]
+
+
+def test_the_data_is_loaded_once(reference):
+    loads = [c for c in reference.cells if c.cell_type == "code" and "load_dataset(" in c.source]
+    assert len(loads) == 1
+
+
+def test_every_figure_has_a_text_alternative(reference):
+    figures = [
+        out
+        for c in reference.cells
+        if c.cell_type == "code"
+        for out in c.outputs
+        if "image/png" in out.get("data", {})
+    ]
+    assert len(figures) >= 9
+    for out in figures:
+        alt = out.data["text/plain"]
+        assert len(alt) > 40 and not alt.startswith("<Figure"), alt
+        assert out.metadata["image/png"]["alt"] == alt
+        # what an HTML export (make run) and JupyterLab show: an <img> with the alt text
+        assert re.fullmatch(
+            r'<img alt="[^"]+" src="data:image/png;base64,[^"]+"/>', out.data["text/html"]
+        )
+    sources = "\n".join(c.source for c in reference.cells if c.cell_type == "code")
+    assert "plt.show()" not in sources, "show figures with cs231n.vis_utils.show(fig, alt)"
+
+
+def test_questions_come_right_before_their_answers_and_define_what_they_ask(reference):
+    cells = reference.cells
+    questions = [i for i, c in enumerate(cells) if c.source.startswith("**Inline question")]
+    assert len(questions) == 3
+    for i in questions:
+        assert "answer" in cells[i + 1].metadata.get("tags", []), f"cell {i + 1}"
+    # inline question 2 is about the SVM loss: the question itself defines it
+    assert "SVM" in cells[questions[1]].source and r"\max" in cells[questions[1]].source
+
+
+def test_the_first_run_does_not_use_the_tuned_hyperparameters(reference):
+    # The student edition shows the first run's values before the search; they must not be
+    # the search's winner, or the notebook hands out the result of the tuning.
+    out = _stdout(reference)
+    first = re.search(r"^learning rate (\S+), reg (\S+), \d+ iterations$", out, re.MULTILINE)
+    best = re.search(r"^best: lr (\S+), reg (\S+), validation accuracy", out, re.MULTILINE)
+    assert first and best, out[:2000]
+    assert first.groups() != best.groups()
+    prose = "\n".join(c.source for c in reference.cells if c.cell_type == "markdown")
+    best_lr, best_reg = best.groups()
+    for giveaway in ("see the outputs", "reaches 0.8", f"lr {best_lr}, reg {best_reg}"):
+        assert giveaway not in prose
+
+
+def test_make_reference_refuses_a_run_that_wrote_to_stderr():
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from tools.refresh_reference import stderr_cells
+
+    nb = new_notebook(
+        cells=[
+            new_code_cell("print(1)", outputs=[new_output("stream", name="stdout", text="1\n")]),
+            new_code_cell(
+                "warn()",
+                outputs=[new_output("stream", name="stderr", text="UserWarning: careful\nmore\n")],
+            ),
+        ]
+    )
+    assert stderr_cells(nb) == ["cell 1: UserWarning: careful"]
+    nb.cells[1].outputs = []
+    assert stderr_cells(nb) == []

@@ -48,6 +48,22 @@ def tidy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
+def stderr_cells(nb: nbformat.NotebookNode) -> list[str]:
+    """One line per code cell that wrote to stderr (nbval strict would fail on it)."""
+    found = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        text = "".join(
+            out.text
+            for out in cell.outputs
+            if out.output_type == "stream" and out.name == "stderr"
+        )
+        if text:
+            found.append(f"cell {index}: {text.strip().splitlines()[0]}")
+    return found
+
+
 def main() -> int:
     os.environ["CS231N_DATASET"] = "fashion-mnist"
     nb = nbformat.read(NOTEBOOK, as_version=4)
@@ -58,6 +74,11 @@ def main() -> int:
         record_timing=False,
         resources={"metadata": {"path": str(NOTEBOOK.parent)}},
     ).execute()
+    noisy = stderr_cells(nb)
+    if noisy:
+        print("not saved: these cells wrote to stderr, which nbval compares:", file=sys.stderr)
+        print("\n".join(noisy), file=sys.stderr)
+        return 1
     nbformat.write(tidy(nb), NOTEBOOK)
     print(f"re-executed and saved {NOTEBOOK.relative_to(Path.cwd())}")
     return 0
