@@ -342,10 +342,14 @@ def _classify(report: dict, stdout: str, stderr: str, limits: Limits, memory_hit
         return RunResult("timeout", None, stdout, stderr + note, wall, cpu)
     if code == 0:
         return RunResult("ok", 0, stdout, stderr, wall, cpu)
-    if code in (-signal.SIGXCPU, -signal.SIGKILL) and cpu >= limits.cpu - 0.5:
-        note = f"\nsandbox: stopped after the CPU-time limit of {limits.cpu:g} s"
-        return RunResult("timeout", code, stdout, stderr + note, wall, cpu)
+    # SIGXCPU comes only from RLIMIT_CPU's soft limit; SIGKILL from its hard limit, from
+    # the cgroup's OOM killer, or from the command itself.
+    cpu_note = f"\nsandbox: stopped after the CPU-time limit of {limits.cpu:g} s"
+    if code == -signal.SIGXCPU:
+        return RunResult("timeout", code, stdout, stderr + cpu_note, wall, cpu)
     if memory_hit or _MEMORY.search(stderr[-4000:]):
         note = f"\nsandbox: ran out of memory under the limit of {limits.memory / GB:g} GB"
         return RunResult("memory", code, stdout, stderr + note, wall, cpu)
+    if code == -signal.SIGKILL and cpu >= 0.8 * limits.cpu:
+        return RunResult("timeout", code, stdout, stderr + cpu_note, wall, cpu)
     return RunResult("crashed", code, stdout, stderr, wall, cpu)
