@@ -26,6 +26,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -129,11 +130,21 @@ def _modules(options: Options):
     )
 
 
-def _bound_run(workdir: Path, options: Options) -> Callable:
+def _bound_run(workdir: Path, options: Options, timing: dict, phase: str) -> Callable:
+    """``run(argv, wall)`` for the tests: the sandbox with this submission's limits.
+
+    Adds each command's CPU and wall seconds to ``timing[phase]``.
+    """
+
     def run(argv: list[str], wall: float) -> sandbox.RunResult:
         if options.max_wall is not None:
             wall = min(wall, options.max_wall)
-        return sandbox.run(argv, workdir, wall=wall, cpu=options.cpu, memory=options.memory)
+        result = sandbox.run(argv, workdir, wall=wall, cpu=options.cpu, memory=options.memory)
+        spent = timing.setdefault(phase, {"cpu": 0.0, "wall": 0.0, "runs": 0})
+        spent["cpu"] += result.cpu
+        spent["wall"] += result.wall
+        spent["runs"] += 1
+        return result
 
     return run
 
@@ -175,6 +186,7 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
     notes: list[str] = []
     status = "ok"
     blocks: dict = {}
+    timing: dict = {}  # CPU and wall seconds of the sandboxed commands, per phase
     answers = "*No notebook was submitted.*\n"
     with tempfile.TemporaryDirectory(prefix="cs231n-grade-") as scratch:
         try:
@@ -211,10 +223,15 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
                 except Exception as error:  # noqa: BLE001 - a broken notebook is the student's
                     answers = f"*The notebook cannot be read: {error}*\n"
             sandbox.prepare_workdir(work)
-            run = _bound_run(work, options)
             try:
-                results = list(code_mod.grade_code(work, run))
-                results.append(nb_mod.grade_notebook(work, run))
+                judged = time.process_time()
+                results = list(
+                    code_mod.grade_code(work, _bound_run(work, options, timing, "code"))
+                )
+                timing.setdefault("code", {})["judge_cpu"] = time.process_time() - judged
+                results.append(
+                    nb_mod.grade_notebook(work, _bound_run(work, options, timing, "notebook"))
+                )
                 tests = [_Test.of(r) for r in results]
             except Exception:  # noqa: BLE001 - a grader bug must not stop the batch
                 detail = traceback.format_exc()
@@ -234,10 +251,10 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
             items, maxima, table = read_manual(options.manual)
             manual = [(i, table.get(student, {}).get(i, 0.0), maxima[i]) for i in items]
         _write_reports(
-            options.out, student, rubric, by_name, points, status, notes, answers, manual
+            options.out, student, rubric, by_name, points, status, notes, answers, manual, timing
         )
         _write_atomic(options.out / student / "blocks.json", json.dumps(blocks, indent=1))
-    return {"student": student, "points": points, "status": status}
+    return {"student": student, "points": points, "status": status, "timing": timing}
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -348,16 +365,19 @@ def feedback_markdown(
 
 
 def _is_hidden(item: object) -> bool:
-    return item.visibility != "visible" or not getattr(item, "public_check", True)
+    # A hidden test whose code a public self-check also tests may show its hint (which
+    # points to that check); any other shows only its name and points.
+    return item.visibility == "hidden" or not getattr(item, "public_check", False)
 
 
 def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")[:500]
 
 
-def _write_reports(out, student, rubric, by_name, points, status, notes, answers, manual) -> None:
+def _write_reports(out, student, rubric, by_name, points, status, notes, answers, manual, timing):
     folder = out / student
     result = results_json(rubric, by_name, points, status, notes, manual)
+    result["extra_data"]["timing"] = timing
     _write_atomic(folder / "results.json", json.dumps(result, indent=2) + "\n")
     _write_atomic(
         folder / "feedback.md", feedback_markdown(student, rubric, by_name, points, status, notes)
