@@ -50,10 +50,12 @@ NOTEBOOK_OUT = "grade-notebook-out.ipynb"
 
 def _softmax_call(mods: types.SimpleNamespace, fn: str, a: dict) -> dict:
     loss_fn = getattr(mods.softmax, fn)
-    out = loss_fn(a["W"].copy(), a["X"].copy(), a["y"].copy(), float(a["reg"]))
+    W = a["W"].copy()
+    out = loss_fn(W, a["X"].copy(), a["y"].copy(), float(a["reg"]))
     if not isinstance(out, tuple) or len(out) != 2:
         raise TypeError("the loss function did not return a pair (loss, dW)")
-    return {"loss": np.asarray(out[0]), "dW": np.asarray(out[1])}
+    # W_after: the caller's W after the call, which a correct loss leaves alone
+    return {"loss": np.asarray(out[0]), "dW": np.array(out[1]), "W_after": W}
 
 
 def _predict_call(mods: types.SimpleNamespace, fn: str, a: dict) -> dict:
@@ -138,8 +140,13 @@ def _update_call(mods: types.SimpleNamespace, fn: str, a: dict) -> dict:
 
 
 class _Bar:
+    """Stands in for grid_search's tqdm bar: counts what ``bar.update(n)`` adds up to."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
     def update(self, n: int = 1) -> None:
-        pass
+        self.n += n
 
 
 def _grid_call(mods: types.SimpleNamespace, fn: str, a: dict) -> dict:
@@ -148,14 +155,16 @@ def _grid_call(mods: types.SimpleNamespace, fn: str, a: dict) -> dict:
     X, y = a["X"].copy(), a["y"].copy()
     configs = [(float(lr), float(reg)) for lr, reg in a["configs"]]
     num_classes = int(y.max()) + 1
-    args = (int(a["num_iters"]), int(a["batch_size"]), int(a["seed"]), _Bar())
+    bar = _Bar()
+    args = (int(a["num_iters"]), int(a["batch_size"]), int(a["seed"]), bar)
     try:
         W_all = tuning._train_together(X, y, configs, num_classes, *args)
     except NotImplementedError:
         W_all = None
     if W_all is None:
+        bar.n = 0  # the fallback counts from the start again
         W_all = tuning._train_one_by_one(X, y, configs, *args)
-    return {"W_all": np.asarray(W_all)}
+    return {"W_all": np.asarray(W_all), "bar_n": np.array(bar.n)}
 
 
 KINDS = {

@@ -135,6 +135,7 @@ class Call:
     kind: str  # a key of child.KINDS
     fn: str  # the loss function's name for kind "loss", else ""
     inputs: dict[str, np.ndarray] = field(hash=False, compare=False)
+    known: dict[str, np.ndarray] = field(default_factory=dict, hash=False, compare=False)
 
 
 def _loss_problem(seed, N, D, C, reg, scale=0.5, x_scale=1.0, classes=None, dtype=np.float64):
@@ -172,16 +173,19 @@ def _true_class_far_below(seed: int) -> dict[str, np.ndarray]:
     return {"W": W, "X": X, "y": y, "reg": np.array(0.0)}
 
 
-def _predict_problem(seed: int, N: int, D: int, C: int, dtype: type) -> dict[str, np.ndarray]:
-    """X and W whose scores X @ W have a known best class per row, 1 ahead of the rest."""
+def _predict_problem(seed, N, D, C, dtype, scale=1.0) -> tuple[dict, np.ndarray]:
+    """X and W whose scores X @ W have a known best class per row, ``scale`` ahead of the rest.
+
+    Returns the inputs and the labels (the best class of each row).
+    """
     rng = np.random.default_rng(seed)
     W = rng.standard_normal((D, C))
     W[:C] += 3 * np.eye(C)  # full column rank
     labels = rng.integers(0, C, N)
     scores = rng.uniform(0, 1, (N, C))
     scores[np.arange(N), labels] = 2.0
-    X = scores @ np.linalg.pinv(W)  # X @ W == scores up to rounding
-    return {"W": W.astype(dtype), "X": X.astype(dtype), "labels": labels}
+    X = scale * scores @ np.linalg.pinv(W)  # X @ W == scale * scores up to rounding
+    return {"W": W.astype(dtype), "X": X.astype(dtype)}, labels
 
 
 def _sample_problem(seed, N, D, C, B, iters, train_seed, np_seed, dtype):
@@ -213,10 +217,10 @@ def _update_problem(seed, N, D, C, B, steps, lr, reg, dtype):
     }
 
 
-def _grid_problem(seed, N, D, C, configs, iters, B, dtype):
+def _grid_problem(seed, N, D, C, configs, iters, B, dtype, scale=1.0):
     rng = np.random.default_rng(seed)
     return {
-        "X": rng.standard_normal((N, D)).astype(dtype),
+        "X": (scale * rng.standard_normal((N, D))).astype(dtype),
         "y": rng.permutation(np.arange(N) % C),
         "configs": np.array(configs, dtype=np.float64),
         "num_iters": np.array(iters),
@@ -226,6 +230,7 @@ def _grid_problem(seed, N, D, C, configs, iters, B, dtype):
 
 
 LOSS_FNS = {"naive": "softmax_loss_naive", "vectorized": "softmax_loss_vectorized"}
+BIG = "vectorized_BIG"
 
 
 @functools.cache
@@ -244,12 +249,12 @@ def calls() -> dict[str, Call]:
     for short, fn in LOSS_FNS.items():
         for key, inputs in shared.items():
             made[f"{short}_{key}"] = Call(f"{short}_{key}", "loss", fn, inputs)
-    made["vectorized_F1"] = Call(
-        "vectorized_F1",
-        "loss",
-        LOSS_FNS["vectorized"],
-        _loss_problem(8107, N=31, D=7, C=5, reg=0.2, dtype=np.float32),
-    )
+    float32 = _loss_problem(8107, N=31, D=7, C=5, reg=0.2, dtype=np.float32)
+    for short, fn in LOSS_FNS.items():
+        made[f"{short}_F1"] = Call(f"{short}_F1", "loss", fn, float32)
+    # Many examples, few features: a Python loop over the rows costs seconds, numpy's
+    # whole-matrix work a few hundredths (vectorized_no_loop measures the child's CPU).
+    made[BIG] = Call(BIG, "loss", LOSS_FNS["vectorized"], _loss_problem(8109, 100_000, 3, 3, 0.1))
     made["vectorized_F2"] = Call(
         "vectorized_F2", "loss", LOSS_FNS["vectorized"], _rows_apart(8108, np.float32)
     )
@@ -257,10 +262,10 @@ def calls() -> dict[str, Call]:
         "P0": _predict_problem(8111, N=25, D=8, C=7, dtype=np.float64),
         "P1": _predict_problem(8112, N=13, D=9, C=2, dtype=np.float32),
         "P2": _predict_problem(8113, N=1, D=12, C=9, dtype=np.float64),
+        "P3": _predict_problem(8114, N=9, D=5, C=4, dtype=np.float64, scale=1000.0),
     }
-    for key, inputs in predict.items():
-        given = {k: v for k, v in inputs.items() if k != "labels"}
-        made[f"predict_{key}"] = Call(f"predict_{key}", "predict", "", given)
+    for key, (inputs, labels) in predict.items():
+        made[f"predict_{key}"] = Call(f"predict_{key}", "predict", "", inputs, {"labels": labels})
     made["sample_Q0"] = Call(
         "sample_Q0", "sample", "", _sample_problem(8121, 14, 3, 4, 6, 5, 8, 101, np.float64)
     )
@@ -285,19 +290,13 @@ def calls() -> dict[str, Call]:
         "",
         _grid_problem(8142, 10, 3, 2, [(0.1, 0.0), (0.3, 0.2)], 5, 7, np.float32),
     )
+    made["grid_G2"] = Call(  # initial scores in the thousands: one step, exp() must not overflow
+        "grid_G2",
+        "grid",
+        "",
+        _grid_problem(8143, 12, 4, 3, [(0.05, 0.0), (0.2, 0.1)], 1, 6, np.float64, scale=1e6),
+    )
     return made
-
-
-@functools.cache
-def _predict_labels() -> dict[str, np.ndarray]:
-    return {
-        key: _predict_problem(seed, N, D, C, dtype)["labels"]
-        for key, (seed, N, D, C, dtype) in {
-            "P0": (8111, 25, 8, 7, np.float64),
-            "P1": (8112, 13, 9, 2, np.float32),
-            "P2": (8113, 1, 12, 9, np.float64),
-        }.items()
-    }
 
 
 # --- references, computed in this process ----------------------------------------------------
@@ -422,11 +421,11 @@ def _parse_npz(data: bytes, allowed: set[str]) -> dict[str, np.ndarray]:
 
 
 OUTPUT_NAMES = {
-    "loss": {"loss", "dW"},
+    "loss": {"loss", "dW", "W_after"},
     "predict": {"y_pred"},
     "sample": {"np_draws"} | {f"{p}_batches{t}" for p in "Xy" for t in ("", "_again", "_other")},
     "update": {"W"},
-    "grid": {"W_all"},
+    "grid": {"W_all", "bar_n"},
 }
 
 
@@ -437,6 +436,7 @@ class Outcome:
     outputs: dict[str, np.ndarray] | None
     problem: str = ""
     status: str = "ok"
+    cpu: float | None = None  # CPU seconds the call took, for the calls that are timed
 
 
 def _read_outcome(folder: _Folder, call: Call) -> Outcome | None:
@@ -464,14 +464,21 @@ def _request(batch: list[Call]) -> bytes:
     return child._npz_bytes(arrays)
 
 
-def run_calls(workdir: Path, run: Callable, batch: Iterable[Call]) -> dict[str, Outcome]:
-    """Run the calls in the sandbox (see the module docstring); an Outcome for each."""
+def run_calls(
+    workdir: Path, run: Callable, batch: Iterable[Call]
+) -> tuple[dict[str, Outcome], float, int]:
+    """Run the calls in the sandbox (see the module docstring).
+
+    Returns an Outcome for each call, the CPU seconds the children took (as the sandbox
+    measured them) and how many children ran. An empty batch runs one child that only
+    imports the submission's cs231n.
+    """
     queue = list(batch)
     outcomes: dict[str, Outcome] = {}
     folder = _Folder(Path(workdir))
-    spent = 0.0
+    spent, cpu, runs = 0.0, 0.0, 0
     try:
-        while queue:
+        while queue or not runs:
             if spent >= BUDGET_WALL:
                 for call in queue:
                     outcomes[call.id] = Outcome(
@@ -488,6 +495,8 @@ def run_calls(workdir: Path, run: Callable, batch: Iterable[Call]) -> dict[str, 
                 [sys.executable, "-I", str(Path(workdir) / CHILD_NAME), "calls"], CALL_WALL
             )
             spent += time.monotonic() - started_at
+            cpu += float(result.cpu or 0.0)
+            runs += 1
             for call in queue:
                 outcome = _read_outcome(folder, call)
                 if outcome is not None:
@@ -504,7 +513,7 @@ def run_calls(workdir: Path, run: Callable, batch: Iterable[Call]) -> dict[str, 
             queue = [c for c in missing if c is not blamed]
     finally:
         folder.close()
-    return outcomes
+    return outcomes, cpu, runs
 
 
 # --- judging ---------------------------------------------------------------------------------
@@ -531,7 +540,7 @@ def _column_error(got: np.ndarray, want: np.ndarray) -> float:
 
 
 # (loss tolerance relative to max(1, |loss|), dW worst column's relative error)
-TOLERANCE = {np.dtype(np.float64): (1e-9, 1e-8), np.dtype(np.float32): (1e-4, 1e-3)}
+TOLERANCE = {np.dtype(np.float64): (1e-9, 1e-8), np.dtype(np.float32): (1e-3, 1e-2)}
 
 
 def _loss_and_dW(outcomes: dict[str, Outcome], call_id: str) -> tuple[float, np.ndarray]:
@@ -562,10 +571,13 @@ def _judge_loss(outcomes, call_id: str) -> None:
 
 def _judge_gradient(outcomes, call_id: str) -> None:
     _, dW = _loss_and_dW(outcomes, call_id)
+    W = calls()[call_id].inputs["W"]
     _, want = oracle_loss(calls()[call_id].inputs)
-    tol = TOLERANCE[calls()[call_id].inputs["W"].dtype][1]
-    if _column_error(dW, want) > tol:
+    if _column_error(dW, want) > TOLERANCE[W.dtype][1]:
         raise _Bad("dW is wrong")
+    W_after = _array(_outputs(outcomes, call_id), "W_after", W.shape)
+    if not np.array_equal(W_after, W):
+        raise _Bad("the call changed the caller's W (does dW alias W?)")
 
 
 def _judge_both(outcomes, call_id: str) -> None:
@@ -595,7 +607,7 @@ def _judge_reg(outcomes, short: str) -> None:
 
 def _judge_predict(outcomes, call_id: str) -> None:
     outputs = _outputs(outcomes, call_id)
-    labels = _predict_labels()[call_id.split("_")[1]]
+    labels = calls()[call_id].known["labels"]
     y_pred = _array(outputs, "y_pred", labels.shape, "iu")
     if not np.array_equal(y_pred, labels):
         raise _Bad("some labels are not the highest-scoring class")
@@ -675,8 +687,12 @@ def _judge_grid(outcomes, call_id: str) -> None:
     if W_all.dtype != a["X"].dtype:
         raise _Bad(f"{a['X'].dtype} data gave a {W_all.dtype} W_all")
     tol = 1e-9 if W_all.dtype == np.float64 else 1e-4
-    C = want.shape[1] // len(a["configs"])
-    for k in range(len(a["configs"])):
+    K = len(a["configs"])
+    bar_n = _array(_outputs(outcomes, call_id), "bar_n", (), "iuf")
+    if bar_n != K * int(a["num_iters"]):
+        raise _Bad("the progress bar did not advance by K per step")
+    C = want.shape[1] // K
+    for k in range(K):
         got, ref = W_all[:, k * C : (k + 1) * C], want[:, k * C : (k + 1) * C]
         if np.linalg.norm(got - ref) > tol * np.linalg.norm(ref):
             raise _Bad(
@@ -706,6 +722,8 @@ def _cases() -> dict[str, list[tuple[str, list[str], Judge]]]:
         cases[f"{short}_stability"] = [
             (label, [f"{short}_{k}"], on(_judge_both, f"{short}_{k}")) for k, label in EXTREME
         ]
+    cases["vectorized_no_loop"] = [("100,000 examples", [BIG], on(_judge_no_loop, BIG))]
+    cases["naive_gradient"].append(("float32", ["naive_F1"], on(_judge_float32, "naive_F1")))
     cases["vectorized_float32"] = [
         ("float32", ["vectorized_F1"], on(_judge_float32, "vectorized_F1")),
         ("float32, rows 1000s apart", ["vectorized_F2"], on(_judge_float32, "vectorized_F2")),
@@ -737,10 +755,12 @@ def _cases() -> dict[str, list[tuple[str, list[str], Judge]]]:
         ("float64, 7 classes", ["predict_P0"], on(_judge_predict, "predict_P0")),
         ("float32, 2 classes", ["predict_P1"], on(_judge_predict, "predict_P1")),
         ("one row", ["predict_P2"], on(_judge_predict, "predict_P2")),
+        ("scores in the thousands", ["predict_P3"], on(_judge_predict, "predict_P3")),
     ]
     cases["grid_search"] = [
         ("float64", ["grid_G0"], on(_judge_grid, "grid_G0")),
         ("float32", ["grid_G1"], on(_judge_grid, "grid_G1")),
+        ("scores in the thousands", ["grid_G2"], on(_judge_grid, "grid_G2")),
     ]
     return cases
 
@@ -773,8 +793,35 @@ def grade_code(
     if unknown:
         raise ValueError(f"rubric items without hidden cases: {unknown}; add them to hidden.py")
     wanted = sorted({c for item in rubric for _, ids, _ in cases[item.name] for c in ids})
-    outcomes = run_calls(workdir, run, [calls()[c] for c in wanted])
+    outcomes, cpu, runs = run_calls(workdir, run, [calls()[c] for c in wanted])
+    if BIG in wanted:
+        _time_big(workdir, run, outcomes, cpu if runs == 1 else None)
     return [_grade_item(item, cases[item.name], outcomes) for item in rubric]
+
+
+# CPU seconds that the calls may take beyond importing: the small ones take about 0.05 s,
+# a Python loop over vectorized_BIG's 100,000 rows 1 s and more.
+LOOP_CPU = 0.4
+
+
+def _time_big(workdir: Path, run: Callable, outcomes: dict, cpu: float | None) -> None:
+    """Set the CPU that the calls took beyond a child that only imports cs231n.
+
+    ``cpu`` is what one child running every call took; None when that child failed and
+    calls ran again, and then vectorized_BIG runs alone. The sandbox measures the CPU,
+    not the student's process, so no patch can fake it.
+    """
+    _, baseline, _ = run_calls(workdir, run, [])
+    if cpu is None:
+        alone, cpu, _ = run_calls(workdir, run, [calls()[BIG]])
+        outcomes[BIG] = alone[BIG]
+    outcomes[BIG].cpu = max(0.0, cpu - baseline)
+
+
+def _judge_no_loop(outcomes, call_id: str) -> None:
+    _judge_both(outcomes, call_id)
+    if outcomes[call_id].cpu is not None and outcomes[call_id].cpu > LOOP_CPU:
+        raise _Bad("many examples take as long as a Python loop over them would")
 
 
 STATUS_ORDER = ("ok", "crashed", "memory", "timeout")
