@@ -113,22 +113,39 @@ def test_argv0_must_be_absolute(workdir):
 
 
 @namespaces
-def test_runs_as_nobody_in_its_own_namespaces(workdir):
-    result = py(
-        workdir,
-        """
+def test_runs_as_its_own_user_in_its_own_namespaces(workdir, tmp_path):
+    code = """
         import os
         print(os.getuid(), os.getgid(), os.getpid(), os.getcwd())
         try:
             os.setuid(0)
         except PermissionError:
             print("no root")
-        """,
-    )
+        """
+    result = py(workdir, code)
     uid, gid, pid, cwd, *rest = result.stdout.split()
-    assert (uid, gid, cwd) == ("65534", "65534", str(workdir))
+    assert int(uid) == int(gid) == workdir.stat().st_uid
+    assert sandbox.SANDBOX_UIDS[0] <= int(uid) < sandbox.SANDBOX_UIDS[1]
+    assert cwd == str(workdir)
     assert int(pid) < 10  # a fresh PID namespace
     assert rest == ["no", "root"]
+    other = tmp_path / "other"
+    other.mkdir()
+    sandbox.prepare_workdir(other)
+    assert other.stat().st_uid != workdir.stat().st_uid  # one user per scratch folder
+
+
+def test_shared_hard_links_stay_read_only(tmp_path):
+    shared = tmp_path / "shared.bin"
+    shared.write_bytes(b"data")
+    work = tmp_path / "w"
+    work.mkdir()
+    os.link(shared, work / "data.bin")
+    sandbox.prepare_workdir(work)
+    result = py(work, "open('data.bin', 'ab').write(b'changed')")
+    assert shared.read_bytes() == b"data"
+    if sandbox.isolation().namespaces:
+        assert result.status == "crashed" and "PermissionError" in result.stderr
 
 
 @namespaces

@@ -5,10 +5,10 @@
 UTS namespaces (``unshare``, as root). There the command sees a read-only system, the
 interpreter and the virtual environment, its own scratch folder (``workdir``, the only
 place it can write and have the parent read), private ``/tmp`` and ``/dev/shm``, and no
-network but its own loopback. It runs as ``nobody`` with rlimits on address space, CPU
-time, file size and processes, and where cgroup v1 is mounted writable, in a memory and
-pids cgroup of its own as well. When it exits or its wall-clock limit passes, every
-process it started dies with the namespace.
+network but its own loopback. It runs as a user of its own (no root, no capabilities),
+with rlimits on address space, CPU time, file size and processes, and, where cgroup v1
+is mounted writable, in a memory and pids cgroup of its own as well. When it exits or
+its wall-clock limit passes, every process it started dies with the namespace.
 
 Where namespaces are unavailable (not root, or no ``unshare``), :func:`run` falls back to
 rlimits and a process group, and :func:`isolation` says that network and file-system
@@ -26,8 +26,10 @@ import functools
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -37,6 +39,10 @@ from pathlib import Path
 
 INIT = Path(__file__).resolve().with_name("sandbox_init.py")
 NOBODY = 65534
+# Each prepared workdir gets a user id of its own from this range (no /etc/passwd entry
+# needed), so that RLIMIT_NPROC, which counts per user, is per sandbox, and concurrent
+# sandboxes cannot touch each other's files.
+SANDBOX_UIDS = (200_000, 1_200_000)
 GB = 1 << 30
 MB = 1 << 20
 OUTPUT_LIMIT = 64 * 1024  # characters of stdout/stderr kept in a RunResult (the tail)
@@ -86,7 +92,7 @@ class Limits:
 class Isolation:
     """Which protections :func:`run` applies on this machine."""
 
-    namespaces: bool  # PID, mount, network, IPC, UTS namespaces and the chroot as nobody
+    namespaces: bool  # PID, mount, network, IPC, UTS namespaces, chroot, own user
     network: bool  # no network but a private loopback
     cgroup: bool  # a memory and pids cgroup per command
     detail: str  # one line for people: what is active, or why not
@@ -119,7 +125,7 @@ def isolation() -> Isolation:
         why = probe.stderr.strip() or f"exit {probe.returncode}"
         return Isolation(False, False, False, f"rlimits only: unshare failed ({why})")
     cgroup = _cgroup_probe()
-    detail = "PID, mount, network, IPC and UTS namespaces; chroot as nobody; rlimits"
+    detail = "PID, mount, network, IPC and UTS namespaces; chroot as an unprivileged user; rlimits"
     return Isolation(True, True, cgroup, detail + ("; memory and pids cgroup" if cgroup else ""))
 
 
@@ -200,15 +206,19 @@ def sandbox_env(workdir: Path, extra: dict | None = None, *, isolated: bool = Tr
         "NUMEXPR_NUM_THREADS": "1",
         "VECLIB_MAXIMUM_THREADS": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "USER": "student",  # the sandbox user has no /etc/passwd entry
+        "LOGNAME": "student",
     }
     env.update(extra or {})
     return env
 
 
 def prepare_workdir(workdir: Path) -> None:
-    """Give the sandbox user ``workdir`` and its home; seed matplotlib's font cache there.
+    """Give ``workdir`` and its home to a fresh sandbox user; seed matplotlib's font cache.
 
-    Call once after filling ``workdir``: the command can then write anywhere in it.
+    Call once after filling ``workdir``: the command can then write anywhere in it,
+    except files with more than one hard link (data shared between scratch folders),
+    which stay the grader's and read-only.
     """
     home = workdir / ".home"
     (home / "matplotlib").mkdir(parents=True, exist_ok=True)
@@ -218,9 +228,17 @@ def prepare_workdir(workdir: Path) -> None:
         for font_list in cache.glob("fontlist-*.json"):
             shutil.copy2(font_list, home / "matplotlib" / font_list.name)
     if isolation().namespaces:
+        uid = secrets.randbelow(SANDBOX_UIDS[1] - SANDBOX_UIDS[0]) + SANDBOX_UIDS[0]
         for path in [workdir, *workdir.rglob("*")]:
-            if not path.is_symlink():
-                os.chown(path, NOBODY, NOBODY)
+            info = path.lstat()
+            if stat.S_ISDIR(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_nlink == 1):
+                os.chown(path, uid, uid, follow_symlinks=False)
+
+
+def _sandbox_uid(workdir: Path) -> int:
+    """The user a command in ``workdir`` runs as: its owner if prepared, else nobody."""
+    owner = workdir.stat().st_uid
+    return owner if SANDBOX_UIDS[0] <= owner < SANDBOX_UIDS[1] else NOBODY
 
 
 @functools.cache
@@ -282,6 +300,7 @@ def run_limited(
             "tmp_size": int(limits.tmp_size),
             "status_fd": status_write,
             "cgroups": [str(c) for c in cgroups],
+            "uid": _sandbox_uid(workdir),
         }
         prefix = _unshare_argv() if iso.namespaces else []
         command = [*prefix, sys.executable, "-I", str(INIT), json.dumps(config)]

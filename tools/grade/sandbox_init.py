@@ -9,8 +9,8 @@ With namespaces it builds a new root on a tmpfs that holds only what Python need
 (``/usr``, ``/etc``, the interpreter, the virtual environment: all read-only), the
 submission's scratch folder (read-write, bound at its own path), fresh ``/tmp`` and
 ``/dev/shm`` tmpfs, a few device nodes and a new ``/proc``. The command runs there under
-``chroot`` as user ``nobody`` with no capabilities and ``no_new_privs``, with rlimits, and
-with only the loopback interface (brought up so a Jupyter kernel can talk to its client).
+``chroot`` as an unprivileged user of its own, with no capabilities, ``no_new_privs``,
+rlimits, and only the loopback interface (brought up so a Jupyter kernel can talk to its client).
 
 When the command exits, or the wall-clock limit passes, this process reports on file
 descriptor ``status_fd`` and exits. PID 1 exiting makes the kernel kill every process left
@@ -43,7 +43,6 @@ PR_SET_NO_NEW_PRIVS = 38
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
-NOBODY = 65534
 DEVICES = ("null", "zero", "full", "random", "urandom")
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -140,8 +139,9 @@ def _exec_command(config: dict, root: str | None) -> None:
         _limit(config)
         if root is not None:
             os.setgroups([])
-            os.setresgid(NOBODY, NOBODY, NOBODY)
-            os.setresuid(NOBODY, NOBODY, NOBODY)  # drops every capability too
+            uid = config["uid"]
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)  # drops every capability too
         if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0):
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
