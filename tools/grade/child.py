@@ -269,10 +269,17 @@ def run_notebook(timeout: int) -> int:
         kernel_name="python3",
         resources={"metadata": {"path": os.path.abspath("notebooks")}},
     )
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    nb.metadata.pop("grade", None)
     try:
         client.execute()
-    except Exception:  # noqa: BLE001 - an error, a cell timeout, a dead kernel
-        pass  # the cells that ran keep their outputs and counts; the parent reads them
+    except CellTimeoutError:
+        nb.metadata["grade"] = {"stopped": "timeout"}
+    except DeadKernelError:
+        nb.metadata["grade"] = {"stopped": "dead kernel"}
+    except Exception:  # noqa: BLE001 - a cell's error: it is in that cell's outputs
+        nb.metadata["grade"] = {"stopped": "error"}
     _write_atomic(NOTEBOOK_OUT, nbformat.writes(nb).encode("utf-8"))
     return 0
 
