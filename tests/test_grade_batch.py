@@ -141,12 +141,12 @@ def grade_code(workdir: Path, run) -> list[TestResult]:
 
 
 def grade_notebook(workdir: Path, run) -> TestResult:
-    code = "import json; json.load(open('notebooks/softmax.ipynb'))"
-    result = run([sys.executable, "-c", code], 30.0)
-    score = 1.0 if result.status == "ok" else 0.0
-    return TestResult(
-        "notebook runs", score, 1.0, result.stderr[-500:], "visible", result.status, ""
-    )
+    # The stand-in only reads the notebook (the real test re-executes it in the sandbox).
+    try:
+        json.loads((workdir / "notebooks" / "softmax.ipynb").read_text())
+    except (OSError, ValueError) as error:
+        return TestResult("notebook runs", 0.0, 1.0, str(error), "visible", "ok", "")
+    return TestResult("notebook runs", 1.0, 1.0, "", "visible", "ok", "")
 
 
 def answers_markdown(nb_path: Path) -> str:
