@@ -120,7 +120,7 @@ def grade_notebook(workdir: Path, run) -> TestResult:
     item = next(i for i in load_rubric() if i.name == NOTEBOOK_ITEM)
 
     def result(fraction: float, output: str, status: str = "ok", hint: str = "") -> TestResult:
-        score = round(item.points * fraction, 4)
+        score = item.points * fraction
         return TestResult(item.name, score, item.points, output, item.visibility, status, hint)
 
     try:
