@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import textwrap
 import threading
@@ -292,3 +293,45 @@ def test_isolation_reports_the_fallback(monkeypatch):
         monkeypatch.delenv("CS231N_GRADE_SANDBOX")
         sandbox.isolation.cache_clear()
     assert os.environ.get("CS231N_GRADE_SANDBOX") is None
+
+
+def test_the_sandbox_dies_with_the_grader(mode, tmp_path):
+    # A grader killed mid-run (Ctrl-C, SIGKILL) must not leave the submission running.
+    tag = f"cs231n-grader-{uuid.uuid4().hex}"
+    grader = tmp_path / "grader.py"
+    grader.write_text(
+        textwrap.dedent(
+            f"""
+            import sys
+            from pathlib import Path
+            from tools.grade import sandbox
+            work = Path({str(tmp_path / "w")!r})
+            work.mkdir()
+            sandbox.prepare_workdir(work)
+            sandbox.run([sys.executable, "-c", "import time; time.sleep(600)", {tag!r}],
+                        work, wall=600, cpu=600, memory=sandbox.GB)
+            """
+        )
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    process = subprocess.Popen([sys.executable, str(grader)], env=env)
+    deadline = time.monotonic() + 60
+    while not _running(tag) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _running(tag), "the sandboxed command never started"
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 10
+    while _running(tag) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(tag)
+
+
+def _running(tag: str) -> bool:
+    for proc in Path("/proc").iterdir():
+        try:
+            if tag.encode() in (proc / "cmdline").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False

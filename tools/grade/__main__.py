@@ -28,6 +28,7 @@ def _options(args: argparse.Namespace, **overrides) -> driver.Options:
         "student": args.student or None,
         "manual": args.manual,
         "cpu": args.cpu,
+        "notebook_cpu": args.notebook_cpu,
         "memory": int(args.memory_gb * sandbox.GB),
         "max_wall": args.max_wall,
         "progress": not args.no_progress,
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("batch", "gradescope"):
         p = sub.add_parser(name)
-        p.add_argument("--cpu", type=_positive, default=60.0, help="CPU seconds per command")
+        p.add_argument("--cpu", type=_positive, default=60.0, help="CPU s per code-test command")
+        p.add_argument("--notebook-cpu", type=_positive, default=600.0, help="CPU s, notebook")
         p.add_argument("--memory-gb", type=_positive, default=4.0, help="address space cap")
         p.add_argument("--max-wall", type=_positive, default=None, help="cap on wall limits")
         p.add_argument("--no-progress", action="store_true")

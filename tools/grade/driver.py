@@ -59,7 +59,8 @@ class Options:
     jobs: int = 2
     student: str | None = None
     manual: Path | None = None
-    cpu: float = 60.0  # per sandboxed command
+    cpu: float = 60.0  # per sandboxed command of the code tests
+    notebook_cpu: float = 600.0  # for the notebook's re-execution (the kernel's CPU)
     memory: int = 4 * sandbox.GB  # address space per process
     max_wall: float | None = None  # caps every wall-clock limit the tests ask for
     code_tests: str = "tools.grade.hidden"  # module with load_rubric and grade_code
@@ -139,7 +140,8 @@ def _bound_run(workdir: Path, options: Options, timing: dict, phase: str) -> Cal
     def run(argv: list[str], wall: float) -> sandbox.RunResult:
         if options.max_wall is not None:
             wall = min(wall, options.max_wall)
-        result = sandbox.run(argv, workdir, wall=wall, cpu=options.cpu, memory=options.memory)
+        cpu = options.notebook_cpu if phase == "notebook" else options.cpu
+        result = sandbox.run(argv, workdir, wall=wall, cpu=cpu, memory=options.memory)
         spent = timing.setdefault(phase, {"cpu": 0.0, "wall": 0.0, "runs": 0})
         spent["cpu"] += result.cpu
         spent["wall"] += result.wall

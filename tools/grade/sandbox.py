@@ -303,6 +303,9 @@ def run_limited(
             "uid": _sandbox_uid(workdir),
         }
         prefix = _unshare_argv() if iso.namespaces else []
+        setpriv = shutil.which("setpriv")
+        if setpriv:  # the sandbox dies with the grader (unshare ignores SIGTERM and SIGINT)
+            prefix = [setpriv, "--pdeathsig", "KILL", *prefix]
         command = [*prefix, sys.executable, "-I", str(INIT), json.dumps(config)]
         with open(private / "stdout", "w+b") as out, open(private / "stderr", "w+b") as err:
             process = subprocess.Popen(

@@ -40,6 +40,7 @@ MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PDEATHSIG = 1
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
@@ -144,6 +145,7 @@ def _exec_command(config: dict, root: str | None) -> None:
             os.setresuid(uid, uid, uid)  # drops every capability too
         if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0):
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with this process
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         os.execve(config["argv"][0], config["argv"], config["env"])
     except BaseException as error:  # noqa: BLE001 - report anything, then die
