@@ -446,6 +446,17 @@ def test_a_crash_or_hang_costs_only_the_calls_it_happened_in(trees, tmp_path, mo
     assert all(r.score == r.max_score and r.status == "ok" for r in others)
 
 
+def test_a_death_while_importing_costs_every_call_in_one_run(trees, tmp_path: Path) -> None:
+    work = scratch(trees, "reference", tmp_path / "work")
+    _with_module_code(
+        work, "import os\nos._exit(0)  # before any call: nothing to blame but all\n"
+    )
+    outcomes, _, runs = hidden.run_calls(work, plain(work), list(hidden.calls().values()))
+    assert runs == 1
+    assert {o.status for o in outcomes.values()} == {"crashed"}
+    assert all("importing your cs231n" in o.problem for o in outcomes.values())
+
+
 # --- reading what the child wrote -------------------------------------------------------------
 
 
