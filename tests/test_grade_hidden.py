@@ -215,6 +215,10 @@ def test_rubric_items_have_cases_and_points() -> None:
     assert set(names[:-1]) == set(hidden._cases()), "every code item needs hidden cases"
     assert all(i.points > 0 for i in rubric)
     assert {i.visibility for i in rubric if i.name != "notebook"} == {"after_published"}
+    from cs231n.checks import CHECKS
+
+    assert all(i.check in CHECKS for i in rubric if i.check is not None)
+    assert rubric[-1].public_check and rubric[-1].visibility == "visible"
 
 
 @pytest.mark.parametrize(
@@ -224,6 +228,10 @@ def test_rubric_items_have_cases_and_points() -> None:
         ('{"items": [{"name": "a", "points": -1, "visibility": "visible"}]}', "points"),
         ('{"items": [{"name": "a", "points": 1, "visibility": "public"}]}', "visibility"),
         ('{"items": [{"name": "a", "points": 1}]}', "needs name, points and visibility"),
+        (
+            '{"items": [{"name": "a", "points": 1, "visibility": "visible", "public_check": 1}]}',
+            "public_check must be true or false",
+        ),
         (
             '{"items": [{"name": "a", "points": 1, "visibility": "visible"},'
             ' {"name": "a", "points": 2, "visibility": "visible"}]}',

@@ -67,8 +67,10 @@ MAX_ERROR_CHARS = 60
 class Item:
     """One rubric item: its name, points and visibility (Gradescope's words).
 
-    ``public_check`` says whether a public self-check tests the same code (``check``
-    names it); ``description`` says what the hidden cases look at, without their inputs.
+    ``public_check`` says whether students can test the same thing themselves (a
+    self-check, or running the notebook); ``check`` names the self-check in
+    cs231n/checks.py, if any; ``description`` says what the hidden cases look at,
+    without their inputs.
     """
 
     name: str
@@ -91,7 +93,8 @@ def load_rubric(path: Path = RUBRIC) -> list[Item]:
         where = f"{path}, item {number}"
         try:
             name, points = str(entry["name"]), float(entry["points"])
-            visibility, check = str(entry["visibility"]), entry.get("public_check")
+            visibility, public = str(entry["visibility"]), entry.get("public_check", False)
+            check = entry.get("check")
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"{where}: needs name, points and visibility ({error})") from None
         if not name.isidentifier() or name in seen:
@@ -100,12 +103,10 @@ def load_rubric(path: Path = RUBRIC) -> list[Item]:
             raise ValueError(f"{where}: points must be a number >= 0, got {points}")
         if visibility not in VISIBILITIES:
             raise ValueError(f"{where}: visibility must be one of {VISIBILITIES}")
+        if not isinstance(public, bool) or not (check is None or isinstance(check, str)):
+            raise ValueError(f"{where}: public_check must be true or false, check a name or null")
         seen.add(name)
-        items.append(
-            Item(
-                name, points, visibility, bool(check), check or None, entry.get("description", "")
-            )
-        )
+        items.append(Item(name, points, visibility, public, check, entry.get("description", "")))
     return items
 
 

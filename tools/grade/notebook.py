@@ -166,7 +166,7 @@ def grade_notebook(workdir: Path, run) -> TestResult:
         return result(0.0, "The notebook has no code cells.", status)
     if not stopped:
         return result(1.0, f"All {total} code cells ran, top to bottom in a fresh kernel.", status)
-    hint = "Restart the kernel and run all cells; fix the first cell that fails."
+    hint = f"{stopped[0].upper()}{stopped[1:]}: restart the kernel, run all cells and fix it."
     return result(clean / total, f"{clean} of {total} code cells ran; {stopped}.", status, hint)
 
 
