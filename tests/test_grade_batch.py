@@ -464,7 +464,7 @@ def test_regrade_one_student_rewrites_only_its_row(batch, tmp_path):
 
 def test_manual_points_are_merged(batch, tmp_path):
     manual = tmp_path / "manual.csv"
-    manual.write_text("student,inline answers\nmax,3\nreference,2.5\n")
+    manual.write_text("student,inline answers\nmax,3\nreference,2.5\nwrong,1\n")
     options = driver.Options(
         **{**batch["options"].__dict__, "student": "reference", "manual": manual}
     )
@@ -472,8 +472,11 @@ def test_manual_points_are_merged(batch, tmp_path):
     with (batch["out"] / "grades.csv").open(newline="") as handle:
         rows = {r["student"]: r for r in csv.DictReader(handle)}
     assert (rows["reference"]["inline answers"], rows["reference"]["total"]) == ("2.5", "7.5")
-    assert (rows["wrong"]["inline answers"], rows["wrong"]["max"]) == ("0", "8")
-    assert results(batch, "reference")["score"] == 7.5
+    assert (rows["wrong"]["inline answers"], rows["wrong"]["max"]) == ("1", "8")
+    assert (rows["hang"]["inline answers"], rows["hang"]["total"]) == ("0", "3")
+    for student in rows:  # regraded or not, results.json agrees with the CSV
+        assert results(batch, student)["score"] == pytest.approx(float(rows[student]["total"]))
+    assert results(batch, "wrong")["tests"][-1]["name"] == "inline answers (TA)"
 
 
 def test_bad_manual_file_is_refused_with_the_cell(tmp_path):

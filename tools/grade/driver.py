@@ -248,12 +248,8 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
         test = by_name.get(item.name)
         points[item.name] = min(float(item.points), max(0.0, test.score)) if test else 0.0
     if STUDENT_ID.fullmatch(student):
-        manual = []
-        if options.manual is not None:
-            items, maxima, table = read_manual(options.manual)
-            manual = [(i, table.get(student, {}).get(i, 0.0), maxima[i]) for i in items]
         _write_reports(
-            options.out, student, rubric, by_name, points, status, notes, answers, manual, timing
+            options.out, student, rubric, by_name, points, status, notes, answers, timing
         )
         _write_atomic(options.out / student / "blocks.json", json.dumps(blocks, indent=1))
     return {"student": student, "points": points, "status": status, "timing": timing}
@@ -272,12 +268,10 @@ def results_json(
     points: dict[str, float],
     status: str,
     notes: list[str],
-    manual: list[tuple[str, float, float]] = (),
 ) -> dict:
     """Gradescope's autograder results: one test per rubric item; ``score`` is their sum.
 
-    ``manual`` holds (item, points, maximum) from a MANUAL file; they are tests too, so
-    that ``score`` equals the total in grades.csv.
+    Points from a MANUAL file are added later by :func:`merge_manual`.
     """
     iso = sandbox.isolation()
     tests = []
@@ -296,18 +290,7 @@ def results_json(
                 "visibility": item.visibility,
             }
         )
-    for name, got, most in manual:
-        tests.append(
-            {
-                "name": f"{name} (TA)",
-                "score": got,
-                "max_score": most,
-                "status": "passed" if got >= most else "failed",
-                "output": "marked by a TA",
-                "visibility": "after_published",
-            }
-        )
-    total = round(sum(points.values()) + sum(m[1] for m in manual), 6)
+    total = round(sum(points.values()), 6)
     full = sum(1 for t in tests if t["status"] == "passed")
     summary = [
         f"Autograded score {fmt(total)} of {fmt(sum(float(i.points) for i in rubric))}; "
@@ -376,9 +359,9 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")[:500]
 
 
-def _write_reports(out, student, rubric, by_name, points, status, notes, answers, manual, timing):
+def _write_reports(out, student, rubric, by_name, points, status, notes, answers, timing):
     folder = out / student
-    result = results_json(rubric, by_name, points, status, notes, manual)
+    result = results_json(rubric, by_name, points, status, notes)
     result["extra_data"]["timing"] = timing
     _write_atomic(folder / "results.json", json.dumps(result, indent=2) + "\n")
     _write_atomic(
@@ -438,6 +421,39 @@ def read_manual(path: Path) -> tuple[list[str], dict[str, float], dict[str, dict
     return items, maxima, points
 
 
+TA_SUFFIX = " (TA)"
+
+
+def merge_manual(out: Path, students: list[str], manual) -> None:
+    """Make each results.json carry this run's MANUAL points (none without MANUAL).
+
+    The TAs' items become tests named ``<item> (TA)``, so that ``score`` equals the
+    total in grades.csv, also for students not regraded in this run.
+    """
+    items, maxima, table = manual or ([], {}, {})
+    for student in students:
+        path = out / student / "results.json"
+        if not path.is_file():
+            continue
+        result = json.loads(path.read_text(encoding="utf-8"))
+        tests = [t for t in result["tests"] if not t["name"].endswith(TA_SUFFIX)]
+        for item in items:
+            got, most = table.get(student, {}).get(item, 0.0), maxima[item]
+            tests.append(
+                {
+                    "name": item + TA_SUFFIX,
+                    "score": got,
+                    "max_score": most,
+                    "status": "passed" if got >= most else "failed",
+                    "output": "marked by a TA",
+                    "visibility": "after_published",
+                }
+            )
+        result["tests"] = tests
+        result["score"] = round(sum(t["score"] for t in tests), 6)
+        _write_atomic(path, json.dumps(result, indent=2) + "\n")
+
+
 def _zips(options: Options) -> list[Path]:
     if not options.submissions.is_dir():
         raise GradingError(
@@ -470,6 +486,7 @@ def grade_batch(options: Options, edition: Path | None = None) -> int:
         for row in _grade_all(zips, options, edition):
             rows[row["student"]] = row
     _write_grades(options.out / "grades.csv", rubric, rows, manual)
+    merge_manual(options.out, sorted(rows), manual)
     _write_similarity(options.out, sorted(rows), edition_blocks=_edition_blocks())
     counts = {s: sum(1 for r in rows.values() if r["status"] == s) for s in STATUSES}
     print(
