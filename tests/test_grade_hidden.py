@@ -11,8 +11,8 @@ What is held here:
 - the long-double oracle that judges the loss agrees with independent facts;
 - the notebook is re-executed with its stored outputs cleared, and the answers page.
 
-The catalogue runs in rounds: one answer per block in each tree, blocks whose hidden
-items do not depend on each other, so 90 answers take about 25 gradings.
+The catalogue runs in rounds, one answer per block in each tree, each answer judged on
+the items of its own block, so 90 answers take about 20 gradings.
 """
 
 from __future__ import annotations
@@ -305,18 +305,11 @@ def test_untouched_student_edition_gets_zero_for_code(trees, tmp_path: Path) -> 
 
 
 def _rounds() -> list[list]:
-    """Answers grouped so that no two in a round touch the same items: one per block, and
-    the train blocks (sampling feeds the update's run) in rounds of their own."""
-    by_block: dict[str, list] = {
-        "naive": [],
-        "vec": [],
-        "predict": [],
-        "together": [],
-        "train": [],
-    }
-    group = {NAIVE: "naive", VECTORIZED: "vec", PREDICT: "predict", TOGETHER: "together"}
+    """Answers grouped so that each round holds at most one answer per block: a wrong
+    answer to one block must not cost a right answer to another its points."""
+    by_block: dict[tuple, list] = {key: [] for key in OWNED}
     for answer in ANSWERS:
-        by_block[group.get(tuple(answer.key), "train")].append(answer)
+        by_block[tuple(answer.key)].append(answer)
     count = max(len(v) for v in by_block.values())
     return [[v[r] for v in by_block.values() if r < len(v)] for r in range(count)]
 
@@ -339,7 +332,7 @@ def test_catalogue_right_answers_full_marks_wrong_ones_lose_points(trees, tmp_pa
         assert all(r.status == "ok" for r in owned), detail
 
 
-def test_catalogue_has_right_answers_for_every_block() -> None:
+def test_catalogue_has_right_answers_in_several_blocks() -> None:
     right = {tuple(a.key) for a in ANSWERS if a.correct}
     assert len([a for a in ANSWERS if a.correct]) >= 3
     assert len(right) >= 3
@@ -534,7 +527,17 @@ def test_notebook_is_rerun_and_stored_outputs_count_for_nothing(trees, tmp_path:
         new_code_cell("x = 1"),
     ]
     _tiny_notebook(work, cells)
-    result = nbgrade.grade_notebook(work, sandboxed(work))
+    # The code tests run first; code that swaps in a notebook that runs clean gains nothing.
+    swap = nbformat.writes(new_notebook(cells=[new_code_cell("x = 1")]))
+    path = work / LINEAR
+    path.write_text(
+        path.read_text() + "\nfrom pathlib import Path as _P\n"
+        f"_P('notebooks/softmax.ipynb').write_text({swap!r})\n"
+    )
+    run = sandboxed(work)
+    hidden.grade_code(work, run, ["predict"])
+    assert '"x = 1"' in (work / "notebooks" / "softmax.ipynb").read_text()  # it was swapped
+    result = nbgrade.grade_notebook(work, run)
     assert result.name == "notebook" and result.status == "ok"
     assert result.score == pytest.approx(result.max_score / 3), result.output
     assert "1 of 3 code cells ran; code cell 2 of 3 raised ZeroDivisionError" in result.output

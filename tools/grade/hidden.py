@@ -58,6 +58,8 @@ CALL_WALL = 20.0  # seconds for one child: all calls take well under 1 s of CPU 
 BUDGET_WALL = 120.0  # seconds for all children of one submission; then the rest fail
 MAX_OUTPUT_BYTES = 4 << 20  # one call's output file; the real ones are a few kB
 MAX_ERROR_CHARS = 60
+NOTEBOOK = "notebooks/softmax.ipynb"
+MAX_NOTEBOOK_BYTES = 64 << 20  # the sandbox's file-size limit; figures make notebooks big
 
 
 # --- the rubric -----------------------------------------------------------------------------
@@ -399,8 +401,12 @@ class _Folder:
 
     def read(self, name: str, limit: int) -> bytes | None:
         """The bytes of regular file ``name`` (at most ``limit``), or None if absent or odd."""
+        return self.read_at(self.fd, name, limit)
+
+    @staticmethod
+    def read_at(dir_fd: int, name: str, limit: int) -> bytes | None:
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=self.fd)
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
         except OSError:
             return None
         with os.fdopen(fd, "rb") as f:
@@ -528,6 +534,54 @@ def run_calls(
     finally:
         folder.close()
     return outcomes, cpu, runs
+
+
+# --- the submitted notebook, read before any student code runs ------------------------------
+
+_SUBMITTED: dict[str, bytes | ValueError] = {}  # scratch folder -> notebook bytes, or why not
+
+
+def read_notebook_bytes(workdir: Path) -> bytes:
+    """``notebooks/softmax.ipynb`` in ``workdir``, read without following any symlink.
+
+    Raises ValueError when it is missing, not a regular file, or too large.
+    """
+    top = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        folder = os.open("notebooks", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
+    except OSError:
+        raise ValueError(f"{NOTEBOOK} is missing") from None
+    finally:
+        os.close(top)
+    try:
+        data = _Folder.read_at(folder, "softmax.ipynb", MAX_NOTEBOOK_BYTES)
+    finally:
+        os.close(folder)
+    if data is None:
+        raise ValueError(
+            f"{NOTEBOOK} is missing, or not a regular file under {MAX_NOTEBOOK_BYTES >> 20} MB"
+        )
+    return data
+
+
+def snapshot_notebook(workdir: Path) -> None:
+    """Keep the submitted notebook (or why it cannot be read) for :func:`submitted_notebook`.
+
+    :func:`grade_code` calls this before it runs anything: the student's code could
+    otherwise replace the notebook before the notebook is graded.
+    """
+    try:
+        _SUBMITTED[str(Path(workdir).resolve())] = read_notebook_bytes(Path(workdir))
+    except ValueError as error:
+        _SUBMITTED[str(Path(workdir).resolve())] = error
+
+
+def submitted_notebook(workdir: Path) -> bytes:
+    """The notebook as submitted: the snapshot if one was taken (used once), else read now."""
+    kept = _SUBMITTED.pop(str(Path(workdir).resolve()), None)
+    if isinstance(kept, ValueError):
+        raise kept
+    return kept if kept is not None else read_notebook_bytes(Path(workdir))
 
 
 # --- judging ---------------------------------------------------------------------------------
@@ -801,6 +855,7 @@ def grade_code(
     -------
     One TestResult per code item, in rubric order.
     """
+    snapshot_notebook(workdir)
     cases = _cases()
     rubric = [i for i in code_items() if items is None or i.name in set(items)]
     unknown = [i.name for i in rubric if i.name not in cases]
