@@ -16,9 +16,10 @@ raised. Files are written to a temporary name and renamed, so the parent never s
 a file. Output arrays are saved with ``allow_pickle=False``: no object arrays.
 
 ``notebook`` mode executes ``grade-notebook-in.ipynb`` (the parent's copy of the
-student's ``notebooks/softmax.ipynb``, outputs cleared) top to bottom in a fresh kernel started in
-``notebooks/`` (nbclient, the bundled Fashion-MNIST) and writes
-``grade-notebook-out.ipynb``; the parent reads the executed cells itself.
+student's ``notebooks/softmax.ipynb``, outputs cleared) top to bottom in a fresh kernel
+started in ``notebooks/`` (nbclient, the bundled Fashion-MNIST) and writes
+``grade-notebook-out.ipynb``, noting in its metadata why a run stopped early; the parent
+reads the executed cells itself.
 
 The parent imports this module too and runs :func:`perform` with the *reference*
 modules to compute the answers that need the reference ``train`` (the same harness on
@@ -258,6 +259,7 @@ def run_notebook(timeout: int) -> int:
     """Execute the notebook in a fresh kernel; write it, executed, to NOTEBOOK_OUT."""
     import nbformat
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     os.environ["CS231N_DATASET"] = "fashion-mnist"
     os.environ["MPLBACKEND"] = "Agg"
@@ -269,8 +271,6 @@ def run_notebook(timeout: int) -> int:
         kernel_name="python3",
         resources={"metadata": {"path": os.path.abspath("notebooks")}},
     )
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
     nb.metadata.pop("grade", None)
     try:
         client.execute()
