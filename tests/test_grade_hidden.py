@@ -22,6 +22,7 @@ import resource
 import shutil
 import subprocess
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -259,6 +260,17 @@ def test_hidden_inputs_differ_from_the_public_checks() -> None:
     assert checks._REG not in regs and len(regs) >= 4
 
 
+def test_hidden_tests_are_not_in_the_student_edition(trees, tmp_path: Path) -> None:
+    archive = tmp_path / "student.zip"
+    build.write_zip(build.build_edition(REPO), archive, root="student")
+    with zipfile.ZipFile(archive) as zf:
+        names = zf.namelist()
+        texts = [zf.read(n) for n in names if n.endswith((".py", ".md", ".ipynb", "Makefile"))]
+    assert not [n for n in names if "/tools/" in n or "grade" in n.rsplit("/", 1)[-1]]
+    for marker in (b"vectorized_BIG", b"oracle_loss", b"grade-request", b"_grade_child"):
+        assert not any(marker in text for text in texts), marker
+
+
 # --- the oracle that judges -------------------------------------------------------------------
 
 
@@ -466,7 +478,6 @@ def _npz(**arrays: object) -> bytes:
 
 def test_outputs_with_pickles_odd_names_or_dtypes_are_refused() -> None:
     import io
-    import zipfile
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
