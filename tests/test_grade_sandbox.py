@@ -8,9 +8,11 @@ statuses are also tested in the rlimits-only fallback.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -335,3 +337,54 @@ def _running(tag: str) -> bool:
         except OSError:
             continue
     return False
+
+
+# Any interpreter that every user can reach (the venv's may sit under a closed /root).
+OPEN_PYTHON = next(
+    (
+        p
+        for p in (sys.executable, "/usr/bin/python3")
+        if Path(p).exists() and sandbox._reachable(Path(p))
+    ),
+    None,
+)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to a user of its own needs root")
+@pytest.mark.skipif(OPEN_PYTHON is None, reason="no Python that other users can run")
+def test_fallback_as_root_still_drops_root_and_kills_daemons(monkeypatch):
+    # Where namespaces are refused (a container, as on Gradescope) but we are root, the
+    # command still runs as a user of its own, so it cannot write the grader's files, and
+    # every process of that user is killed at the end, setsid daemons included.
+    monkeypatch.setenv("CS231N_GRADE_SANDBOX", "rlimits")
+    sandbox.isolation.cache_clear()
+    scratch = Path(tempfile.mkdtemp(prefix="cs231n-test-"))
+    try:
+        scratch.chmod(0o711)
+        work = scratch / "work"
+        work.mkdir()
+        sandbox.prepare_workdir(work)
+        tag = f"cs231n-fallback-{uuid.uuid4().hex}"
+        marker = REPO / tag
+        code = textwrap.dedent(
+            f"""
+            import os, subprocess, sys
+            print(os.getuid())
+            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", {tag!r}],
+                             start_new_session=True)
+            try:
+                open({str(marker)!r}, "w")
+            except PermissionError:
+                print("refused")
+            """
+        )
+        result = sandbox.run([OPEN_PYTHON, "-c", code], work, wall=20, cpu=20, memory=GB)
+        assert result.stdout.split() == [str(work.stat().st_uid), "refused"]
+        assert work.stat().st_uid >= sandbox.SANDBOX_UIDS[0]
+        assert not marker.exists()
+        time.sleep(0.2)
+        assert not _running(tag)
+    finally:
+        shutil.rmtree(scratch)
+        monkeypatch.delenv("CS231N_GRADE_SANDBOX")
+        sandbox.isolation.cache_clear()

@@ -191,6 +191,7 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
     timing: dict = {}  # CPU and wall seconds of the sandboxed commands, per phase
     answers = "*No notebook was submitted.*\n"
     with tempfile.TemporaryDirectory(prefix="cs231n-grade-") as scratch:
+        os.chmod(scratch, 0o711)  # the sandbox user may pass through, not list or write
         try:
             if not STUDENT_ID.fullmatch(student):
                 raise InvalidSubmission(

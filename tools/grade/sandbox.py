@@ -110,23 +110,25 @@ def _unshare_argv() -> list[str]:
 def isolation() -> Isolation:
     """Probe once what this machine allows (namespaces need root and util-linux unshare)."""
     if os.environ.get("CS231N_GRADE_SANDBOX", "") == "rlimits":
-        return Isolation(False, False, False, "rlimits only (CS231N_GRADE_SANDBOX=rlimits)")
+        return _fallback("CS231N_GRADE_SANDBOX=rlimits")
     if os.geteuid() != 0:
-        return Isolation(
-            False, False, False, "rlimits only: namespaces need root (run make grade as root)"
-        )
+        return _fallback("namespaces need root: run make grade as root")
     try:
         probe = subprocess.run(
             [*_unshare_argv(), "true"], capture_output=True, text=True, timeout=30
         )
     except (OSError, subprocess.TimeoutExpired) as error:
-        return Isolation(False, False, False, f"rlimits only: unshare is unavailable ({error})")
+        return _fallback(f"unshare is unavailable ({error})")
     if probe.returncode != 0:
-        why = probe.stderr.strip() or f"exit {probe.returncode}"
-        return Isolation(False, False, False, f"rlimits only: unshare failed ({why})")
+        return _fallback(f"unshare failed ({probe.stderr.strip() or probe.returncode})")
     cgroup = _cgroup_probe()
     detail = "PID, mount, network, IPC and UTS namespaces; chroot as an unprivileged user; rlimits"
     return Isolation(True, True, cgroup, detail + ("; memory and pids cgroup" if cgroup else ""))
+
+
+def _fallback(why: str) -> Isolation:
+    user = "; a user of its own where it can reach the interpreter" if os.geteuid() == 0 else ""
+    return Isolation(False, False, False, f"rlimits only{user}: no namespaces, {why}")
 
 
 def _cgroup_probe() -> bool:
@@ -227,7 +229,7 @@ def prepare_workdir(workdir: Path) -> None:
     if cache is not None:
         for font_list in cache.glob("fontlist-*.json"):
             shutil.copy2(font_list, home / "matplotlib" / font_list.name)
-    if isolation().namespaces:
+    if os.geteuid() == 0:
         uid = secrets.randbelow(SANDBOX_UIDS[1] - SANDBOX_UIDS[0]) + SANDBOX_UIDS[0]
         for path in [workdir, *workdir.rglob("*")]:
             info = path.lstat()
@@ -235,8 +237,22 @@ def prepare_workdir(workdir: Path) -> None:
                 os.chown(path, uid, uid, follow_symlinks=False)
 
 
-def _sandbox_uid(workdir: Path) -> int:
-    """The user a command in ``workdir`` runs as: its owner if prepared, else nobody."""
+def _reachable(path: Path) -> bool:
+    """Whether any user may pass through every folder above ``path`` and open it."""
+    real = Path(os.path.realpath(path))
+    return all(p.stat().st_mode & stat.S_IXOTH for p in [real, *real.parents])
+
+
+def _sandbox_uid(workdir: Path, program: str, namespaces: bool) -> int | None:
+    """The user a command in ``workdir`` runs as: its owner if prepared, else nobody.
+
+    ``None`` (stay who we are) when not root, or, without namespaces, when another user
+    could not reach ``workdir`` or the program (a folder above it is closed to others).
+    """
+    if os.geteuid() != 0:
+        return None
+    if not namespaces and not (_reachable(workdir) and _reachable(Path(program))):
+        return None
     owner = workdir.stat().st_uid
     return owner if SANDBOX_UIDS[0] <= owner < SANDBOX_UIDS[1] else NOBODY
 
@@ -300,7 +316,7 @@ def run_limited(
             "tmp_size": int(limits.tmp_size),
             "status_fd": status_write,
             "cgroups": [str(c) for c in cgroups],
-            "uid": _sandbox_uid(workdir),
+            "uid": _sandbox_uid(workdir, argv[0], iso.namespaces),
         }
         prefix = _unshare_argv() if iso.namespaces else []
         setpriv = shutil.which("setpriv")

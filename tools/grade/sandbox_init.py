@@ -123,7 +123,7 @@ def _limit(config: dict) -> None:
         resource.RLIMIT_FSIZE: config["fsize"],
         resource.RLIMIT_CORE: 0,
     }
-    if config["isolated"]:  # per user: only meaningful for the sandbox's own user
+    if config["uid"] is not None:  # counted per user: only for the sandbox's own user
         limits[resource.RLIMIT_NPROC] = config["nproc"]
     for which, value in limits.items():
         hard = value + 5 if which == resource.RLIMIT_CPU else value  # SIGXCPU, then SIGKILL
@@ -138,7 +138,7 @@ def _exec_command(config: dict, root: str | None) -> None:
             os.chroot(root)
         os.chdir(config["workdir"])
         _limit(config)
-        if root is not None:
+        if config["uid"] is not None:
             os.setgroups([])
             uid = config["uid"]
             os.setresgid(uid, uid, uid)
@@ -151,6 +151,19 @@ def _exec_command(config: dict, root: str | None) -> None:
     except BaseException as error:  # noqa: BLE001 - report anything, then die
         os.write(2, f"sandbox: cannot start {config['argv'][0]}: {error}\n".encode())
         os._exit(127)
+
+
+def _kill_user(uid: int) -> None:
+    """Kill every process of ``uid``: kill(-1) as that user reaches exactly those."""
+    killer = os.fork()
+    if killer == 0:
+        try:
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            os.kill(-1, signal.SIGKILL)  # all of this user's processes but this one
+        finally:
+            os._exit(0)
+    os.waitpid(killer, 0)
 
 
 def main(config: dict) -> int:
@@ -184,7 +197,8 @@ def main(config: dict) -> int:
                 timed_out = True
                 break
             time.sleep(0.01)
-    # Kill what is left: the whole namespace when we are its PID 1, else the group.
+    # Kill what is left: the whole namespace when we are its PID 1; else the group, and
+    # every process of the sandbox's own user (setsid daemons included).
     try:
         if config["isolated"]:
             os.kill(-1, signal.SIGKILL)
@@ -193,6 +207,8 @@ def main(config: dict) -> int:
     except OSError as error:
         if error.errno != errno.ESRCH:
             raise
+    if not config["isolated"] and config["uid"] is not None:
+        _kill_user(config["uid"])
     while True:
         try:
             child, wait_status = os.waitpid(-1, 0)
