@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
 import tempfile
+import traceback
 import zipfile
 from pathlib import Path
 
@@ -70,7 +72,18 @@ def gradescope(root: Path, args: argparse.Namespace) -> int:
         else:
             archive.write_bytes(b"")  # nothing uploaded: graded as invalid
         options = _options(args, submissions=inbox, out=Path(tmp) / "out", jobs=1, student=None)
-        row = driver.grade_one(archive, options, driver.build_edition(Path(tmp) / "edition"))
+        try:
+            row = driver.grade_one(archive, options, driver.build_edition(Path(tmp) / "edition"))
+        except Exception:  # a grader bug: say so in results.json rather than show nothing
+            traceback.print_exc()
+            failed = {
+                "score": 0,
+                "output": "The autograder itself failed on this submission; your instructor "
+                "has the details. Nothing is wrong with your upload until they say so.",
+                "tests": [],
+            }
+            (results / "results.json").write_text(json.dumps(failed, indent=2) + "\n")
+            return 1
         shutil.copyfile(
             Path(tmp) / "out" / "submission" / "results.json", results / "results.json"
         )
