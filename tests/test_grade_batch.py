@@ -241,6 +241,12 @@ def batch(tmp_path_factory, edition):
         f"    socket.create_connection(('127.0.0.1', {listener.port}), timeout=1).close()\n"
         "except OSError:\n    pass"
     )
+    tamper = (  # the code tests' folder is theirs to spoil, not the notebook's
+        "import os\n"
+        "for path in ('notebooks/softmax.ipynb', 'cs231n/checks.py'):\n"
+        "    open(path + '.new', 'w').write('not json, not python {')\n"
+        "    os.replace(path + '.new', path)"
+    )
     correct_naive = _indent(
         """
 # the same loss, with logsumexp written out per row
@@ -279,6 +285,7 @@ dW = dW / n + 2 * reg * W
         "orphan": (_indent(daemon) + ref_naive, ref_vec, None),
         "network": (_indent(connect) + ref_naive, ref_vec, None),
         "copy1": (correct_naive, ref_vec, None),
+        "tamper": (_indent(tamper) + ref_naive, ref_vec, None),
     }
     for name, (naive, vec, extra) in fixtures.items():
         make_zip(subs / f"{name}.zip", edition, naive, vec, extra)
@@ -379,6 +386,11 @@ def test_unsafe_archives_are_invalid_and_extract_nothing(batch):
     assert "not a zip" in (batch["out"] / "notzip" / "feedback.md").read_text()
     assert "symlink" in (batch["out"] / "symlink" / "feedback.md").read_text()
     assert "'..'" in (batch["out"] / "traversal" / "feedback.md").read_text()
+
+
+def test_the_notebook_runs_in_a_copy_the_code_tests_cannot_spoil(batch):
+    assert batch["rows"]["tamper"]["notebook runs"] == "1"
+    assert batch["rows"]["tamper"]["total"] == "5"
 
 
 @namespaces

@@ -232,8 +232,12 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
                     code_mod.grade_code(work, _bound_run(work, options, timing, "code"))
                 )
                 timing.setdefault("code", {})["judge_cpu"] = time.process_time() - judged
+                # The code tests could write anything into their folder (checks.py, the
+                # notebook): the notebook runs in a fresh copy of what was submitted.
+                fresh = scratch_copy(edition, unpacked.files, Path(scratch) / "notebook")
+                sandbox.prepare_workdir(fresh)
                 results.append(
-                    nb_mod.grade_notebook(work, _bound_run(work, options, timing, "notebook"))
+                    nb_mod.grade_notebook(fresh, _bound_run(fresh, options, timing, "notebook"))
                 )
                 tests = [_Test.of(r) for r in results]
             except Exception:  # noqa: BLE001 - a grader bug must not stop the batch
