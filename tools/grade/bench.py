@@ -1,0 +1,163 @@
+"""The grading bench: CPU per submission's code tests, and the notebook re-execution's cost.
+
+``python -m tools.grade.bench [--n 20] [--jobs 2] [--notebooks 1]`` (a row of
+``make bench``). It generates ``n`` submissions from the reference (right answers, wrong
+ones and the untouched stubs, in turn), grades their code tests with the real hidden
+tests in the real sandbox, and reports
+
+- CPU seconds per submission, all in: sandboxes, the student's code, judging, unpacking
+  (every process's CPU, from ``RUSAGE_CHILDREN``); issue 9's target is at most 5 s;
+- the batch's wall time, and what it gives for 300 submissions with the same ``jobs``
+  (target: 15 minutes with JOBS=2 on 2 cores);
+- then the notebook re-execution's CPU and wall seconds, for ``--notebooks`` submissions.
+
+Timings on a shared machine vary: the bench prints the load average beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from tools.release import pysource
+
+from . import driver, sandbox
+
+SOFTMAX = "cs231n/classifiers/softmax.py"
+TARGET_CPU = 5.0  # seconds of CPU per submission's code tests (issue 9)
+TARGET_300 = 15 * 60.0  # seconds for 300 submissions' code tests with JOBS=2
+
+
+def _variants(edition: Path) -> dict[str, dict[str, str]]:
+    """Whole-file sources of the student files for a few kinds of submission."""
+    reference = {p: (driver.REPO / p).read_text() for p in driver.STUDENT_FILES}
+    stubs = {p: (edition / p).read_text() for p in driver.STUDENT_FILES}
+    text = reference[SOFTMAX]
+    bodies = pysource.block_bodies(text, SOFTMAX)
+    global_max = [bodies[0], bodies[1].replace("max(axis=1, keepdims=True)", "max()")]
+    no_reg = [b.replace("reg * np.sum(W * W)", "0.0") for b in bodies]
+    return {
+        "right": reference,
+        "stubs": stubs,
+        "global_max": {**reference, SOFTMAX: pysource.replace_bodies(text, SOFTMAX, global_max)},
+        "no_reg": {**reference, SOFTMAX: pysource.replace_bodies(text, SOFTMAX, no_reg)},
+    }
+
+
+def make_submissions(folder: Path, edition: Path, n: int) -> list[Path]:
+    """``n`` zips in the layout ``make submission`` writes, cycling through the variants."""
+    variants = list(_variants(edition).items())
+    notebook = (driver.REPO / "notebooks" / "softmax.ipynb").read_bytes()
+    zips = []
+    for i in range(n):
+        name, files = variants[i % len(variants)]
+        archive = folder / f"s{i:03d}-{name}.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+            for rel, text in files.items():
+                zf.writestr(rel, text)
+            zf.writestr("notebooks/softmax.ipynb", notebook)
+        zips.append(archive)
+    return zips
+
+
+# A notebook "test" that does nothing: the code-tests batch is timed on its own.
+def grade_notebook(workdir: Path, run) -> object:
+    from .hidden import TestResult
+
+    return TestResult("notebook", 0.0, 0.0, "not run by the bench", "visible")
+
+
+def answers_markdown(nb_path: Path) -> str:
+    return ""
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime + own.ru_utime + own.ru_stime
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.grade.bench", description=__doc__)
+    parser.add_argument("--n", type=int, default=20, help="submissions to generate")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--notebooks", type=int, default=1, help="notebooks to re-execute")
+    args = parser.parse_args(argv)
+    print(f"grading bench: {args.n} generated submissions, JOBS={args.jobs}")
+    print(f"  sandbox: {sandbox.isolation().detail}")
+    with tempfile.TemporaryDirectory(prefix="cs231n-gradebench-") as tmp:
+        tmp = Path(tmp)
+        edition = driver.build_edition(tmp / "edition")
+        subs = tmp / "submissions"
+        subs.mkdir()
+        make_submissions(subs, edition, args.n)
+        options = driver.Options(
+            submissions=subs,
+            out=tmp / "out",
+            jobs=args.jobs,
+            notebook_tests=__name__,
+            progress=False,
+        )
+        load = os.getloadavg()[0]
+        cpu0, wall0 = _children_cpu(), time.perf_counter()
+        driver.grade_batch(options, edition=edition)
+        wall = time.perf_counter() - wall0
+        cpu = _children_cpu() - cpu0
+        timings = [
+            json.loads(p.read_text())["extra_data"]["timing"].get("code", {})
+            for p in sorted((tmp / "out").glob("*/results.json"))
+        ]
+        per_test = [t.get("cpu", 0.0) + t.get("judge_cpu", 0.0) for t in timings]
+        typical, worst = statistics.median(per_test), max(per_test)
+        all_in = cpu / args.n
+        by_cpu = 300 * all_in / min(args.jobs, os.cpu_count() or 1)
+        by_wall = wall / args.n * 300
+        print(f"  load average before the run: {load:.1f} ({os.cpu_count()} cores)")
+        print(
+            f"  code tests, CPU per submission (sandboxed commands + judging): median "
+            f"{typical:.2f} s, max {worst:.2f} s (target <= {TARGET_CPU:g} s) "
+            f"{'ok' if worst <= TARGET_CPU else 'OVER'}"
+        )
+        print(f"    all processes, worker start-up included, averaged: {all_in:.2f} s")
+        print(
+            f"  batch wall: {wall:.1f} s for {args.n}. 300 submissions: {by_cpu / 60:.1f} min "
+            f"from CPU on idle cores, {by_wall / 60:.1f} min from this run's wall "
+            f"(target <= {TARGET_300 / 60:g} min) {'ok' if by_cpu <= TARGET_300 else 'OVER'}"
+        )
+        if args.notebooks > 0:
+            _bench_notebooks(tmp, edition, args.notebooks)
+    return 0
+
+
+def _bench_notebooks(tmp: Path, edition: Path, count: int) -> None:
+    try:
+        import tools.grade.notebook  # noqa: F401 - the real notebook test, if it is there
+    except ImportError as error:
+        print(f"  notebook re-execution: not measured ({error})")
+        return
+    subs = tmp / "notebooks"
+    subs.mkdir()
+    zips = make_submissions(subs, edition, 1)
+    for i in range(1, count):
+        (subs / f"s{i:03d}-right.zip").write_bytes(zips[0].read_bytes())
+    options = driver.Options(submissions=subs, out=tmp / "nb-out", jobs=1, progress=False)
+    driver.grade_batch(options, edition=edition)
+    for path in sorted((tmp / "nb-out").glob("*/results.json")):
+        data = json.loads(path.read_text())
+        nb = data["extra_data"]["timing"].get("notebook", {})
+        print(
+            f"  notebook re-execution ({path.parent.name}): CPU {nb.get('cpu', 0):.1f} s, "
+            f"wall {nb.get('wall', 0):.1f} s, status {data['extra_data']['status']}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""The first process of a sandbox: sets it up, runs the untrusted command, then ends it all.
+
+Run by :mod:`tools.grade.sandbox` as ``python -I sandbox_init.py CONFIG_JSON``, either as
+PID 1 of fresh PID, network, mount, IPC and UTS namespaces (``unshare ... --fork``, as
+root), or as a plain process when namespaces are unavailable. Standard library only: it
+runs before anything of the submission is importable and must not import it.
+
+With namespaces it builds a new root on a tmpfs that holds only what Python needs
+(``/usr``, ``/etc``, the interpreter, the virtual environment: all read-only), the
+submission's scratch folder (read-write, bound at its own path), fresh ``/tmp`` and
+``/dev/shm`` tmpfs, a few device nodes and a new ``/proc``. The command runs there under
+``chroot`` as an unprivileged user of its own, with no capabilities, ``no_new_privs``,
+rlimits, and only the loopback interface (brought up so a Jupyter kernel can talk to its client).
+
+When the command exits, or the wall-clock limit passes, this process reports on file
+descriptor ``status_fd`` and exits. PID 1 exiting makes the kernel kill every process left
+in the PID namespace, including those that called ``setsid``. Without namespaces it kills
+the command's process group instead, which a ``setsid`` daemon escapes: the caller says so.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+import resource
+import signal
+import socket
+import struct
+import sys
+import time
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PDEATHSIG = 1
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+DEVICES = ("null", "zero", "full", "random", "urandom")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong]
+_libc.mount.argtypes += [ctypes.c_char_p]
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = ""):
+    def enc(text: str | None) -> bytes | None:
+        return None if text is None else text.encode()
+
+    if _libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data) if data else None):
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}")
+
+
+def _bind_readonly(path: str, root: str) -> None:
+    """Bind host ``path`` at the same place under ``root``, read-only (symlinks copied)."""
+    target = root + path
+    if os.path.islink(path) and os.path.dirname(path) == "/":  # merged /usr: /bin -> usr/bin
+        os.symlink(os.readlink(path), target)
+        return
+    if not os.path.exists(path):
+        return
+    if os.path.isdir(path):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "a").close()  # noqa: SIM115 - a mount point, closed at once
+    _mount(path, target, None, MS_BIND | MS_REC)
+    _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _loopback_up() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        import fcntl
+
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def _join_cgroups(cgroups: list[str]) -> None:
+    for folder in cgroups:
+        with open(os.path.join(folder, "cgroup.procs"), "w") as procs:
+            procs.write(str(os.getpid()))
+
+
+def build_root(config: dict) -> str:
+    """Mount the sandbox's file system view under ``config['root']``; return that path."""
+    root = config["root"].rstrip("/")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates to the host
+    _mount("tmpfs", root, "tmpfs", MS_NOSUID, "size=1m,mode=755")
+    for path in config["readonly"]:
+        _bind_readonly(path, root)
+    for path, size in (("/tmp", config["tmp_size"]), ("/dev/shm", config["tmp_size"])):
+        os.makedirs(root + path, exist_ok=True)
+        _mount("tmpfs", root + path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    for name in DEVICES:
+        target = f"{root}/dev/{name}"
+        open(target, "a").close()  # noqa: SIM115 - a mount point, closed at once
+        _mount(f"/dev/{name}", target, None, MS_BIND)
+    os.makedirs(root + "/proc", exist_ok=True)
+    _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    workdir = config["workdir"]
+    os.makedirs(root + workdir, exist_ok=True)
+    _mount(workdir, root + workdir, None, MS_BIND)
+    _mount(None, root + workdir, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
+    _mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+    return root
+
+
+def _limit(config: dict) -> None:
+    limits = {
+        resource.RLIMIT_AS: config["memory"],
+        resource.RLIMIT_CPU: config["cpu"],
+        resource.RLIMIT_FSIZE: config["fsize"],
+        resource.RLIMIT_CORE: 0,
+    }
+    if config["uid"] is not None:  # counted per user: only for the sandbox's own user
+        limits[resource.RLIMIT_NPROC] = config["nproc"]
+    for which, value in limits.items():
+        hard = value + 5 if which == resource.RLIMIT_CPU else value  # SIGXCPU, then SIGKILL
+        resource.setrlimit(which, (value, hard))
+
+
+def _exec_command(config: dict, root: str | None) -> None:
+    """In the forked child: enter the sandbox, drop privileges, exec the command."""
+    try:
+        os.setpgid(0, 0)
+        if root is not None:
+            os.chroot(root)
+        os.chdir(config["workdir"])
+        _limit(config)
+        if config["uid"] is not None:
+            os.setgroups([])
+            uid = config["uid"]
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)  # drops every capability too
+        if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0):
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with this process
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.execve(config["argv"][0], config["argv"], config["env"])
+    except BaseException as error:  # noqa: BLE001 - report anything, then die
+        os.write(2, f"sandbox: cannot start {config['argv'][0]}: {error}\n".encode())
+        os._exit(127)
+
+
+def _kill_user(uid: int) -> None:
+    """Kill every process of ``uid``: kill(-1) as that user reaches exactly those."""
+    killer = os.fork()
+    if killer == 0:
+        try:
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            os.kill(-1, signal.SIGKILL)  # all of this user's processes but this one
+        finally:
+            os._exit(0)
+    os.waitpid(killer, 0)
+
+
+def main(config: dict) -> int:
+    status_fd = config["status_fd"]
+    start = time.monotonic()
+    root = None
+    if config["isolated"]:
+        try:
+            _join_cgroups(config["cgroups"])
+            root = build_root(config)
+            _loopback_up()
+        except OSError as error:
+            os.write(status_fd, json.dumps({"setup_error": str(error)}).encode())
+            return 1
+    pid = os.fork()
+    if pid == 0:
+        _exec_command(config, root)
+    deadline = start + config["wall"]
+    returncode = None
+    timed_out = False
+    while returncode is None:
+        try:
+            # Reap anything: orphans are re-parented to us when we are PID 1.
+            child, wait_status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if child == pid:
+            returncode = os.waitstatus_to_exitcode(wait_status)
+        elif child == 0:
+            if time.monotonic() > deadline:
+                timed_out = True
+                break
+            time.sleep(0.01)
+    # Kill what is left: the whole namespace when we are its PID 1; else the group, and
+    # every process of the sandbox's own user (setsid daemons included).
+    try:
+        if config["isolated"]:
+            os.kill(-1, signal.SIGKILL)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+    except OSError as error:
+        if error.errno != errno.ESRCH:
+            raise
+    if not config["isolated"] and config["uid"] is not None:
+        _kill_user(config["uid"])
+    while True:
+        try:
+            child, wait_status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            break
+        if child == pid and returncode is None and not timed_out:
+            returncode = os.waitstatus_to_exitcode(wait_status)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report = {
+        "returncode": returncode,
+        "timed_out": timed_out,
+        "wall": time.monotonic() - start,
+        "cpu": usage.ru_utime + usage.ru_stime,
+    }
+    os.write(status_fd, json.dumps(report).encode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(json.loads(sys.argv[1])))
