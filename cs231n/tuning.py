@@ -95,7 +95,7 @@ def grid_search(
     ValueError
         On empty or duplicate hyperparameter lists, a learning rate <= 0, a negative
         reg, or data whose shapes, dtypes, values (NaN, infinity) or labels do not fit
-        together. Checked once, before any training.
+        together. Checked once, before training starts.
     RuntimeError
         When every configuration diverged.
 
