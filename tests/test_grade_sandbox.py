@@ -330,9 +330,11 @@ def test_the_sandbox_dies_with_the_grader(mode, tmp_path):
 
 
 def _running(tag: str) -> bool:
+    """Whether a process with ``tag`` in its command line runs (the sandbox's own not counted)."""
     for proc in Path("/proc").iterdir():
         try:
-            if tag.encode() in (proc / "cmdline").read_bytes():
+            cmdline = (proc / "cmdline").read_bytes()
+            if tag.encode() in cmdline and b"sandbox_init.py" not in cmdline:
                 return True
         except OSError:
             continue

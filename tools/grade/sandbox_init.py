@@ -146,6 +146,8 @@ def _exec_command(config: dict, root: str | None) -> None:
         if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0):
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with this process
+        if os.getppid() != config["init_pid"]:  # it died before the line above
+            os._exit(137)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         os.execve(config["argv"][0], config["argv"], config["env"])
     except BaseException as error:  # noqa: BLE001 - report anything, then die
@@ -178,6 +180,7 @@ def main(config: dict) -> int:
         except OSError as error:
             os.write(status_fd, json.dumps({"setup_error": str(error)}).encode())
             return 1
+    config["init_pid"] = os.getpid()
     pid = os.fork()
     if pid == 0:
         _exec_command(config, root)
