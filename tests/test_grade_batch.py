@@ -547,13 +547,20 @@ def test_gradescope_run_autograder_under_a_temporary_root(batch, tmp_path):
     (root / "submission").mkdir(parents=True)
     with zipfile.ZipFile(batch["subs"] / "reference.zip") as zf:
         zf.extractall(root / "submission")  # Gradescope unzips uploads
-    script = REPO / "tools" / "grade" / "gradescope" / "run_autograder"
+    # Gradescope unpacks the autograder zip into ROOT/source: no .git there, so the grader
+    # must build the student edition from the unpacked files.
+    from tools.grade import gradescope_pack
+
+    source = root / "source"
+    with zipfile.ZipFile(gradescope_pack.pack(tmp_path / "gradescope.zip")) as zf:
+        zf.extractall(source)
+    assert not (source / ".git").exists()
+    script = source / "run_autograder"
     env = dict(
         os.environ,
         GRADESCOPE_ROOT=str(root),
-        GRADESCOPE_SOURCE=str(REPO),
         GRADESCOPE_PYTHON=sys.executable,
-        PYTHONPATH=os.pathsep.join([str(REPO), str(Path(__file__).parent)]),
+        PYTHONPATH=os.pathsep.join([str(source), str(Path(__file__).parent)]),
     )
     args = ["--code-tests", __name__, "--notebook-tests", __name__, "--max-wall", "10"]
     done = subprocess.run(

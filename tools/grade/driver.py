@@ -42,6 +42,9 @@ from .unpack import NOTEBOOK, InvalidSubmission, unpack
 REPO = Path(__file__).resolve().parents[2]
 STATUSES = ("ok", "crashed", "memory", "timeout", "invalid")  # from best to worst
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
+# A checkout builds from git's tracked files; Gradescope's unpacked autograder has no
+# .git, and its files came from exactly such a build (tools/grade/gradescope_pack.py).
+_IN_GIT = (REPO / ".git").exists()
 STUDENT_FILES = tuple(sorted({key[0] for key in TASKS}))  # the files with TODO blocks
 MANUAL_MAX_ROW = "max"
 
@@ -96,7 +99,7 @@ def build_edition(dest: Path) -> Path:
     """Write the student edition of this checkout to ``dest`` (tools/release)."""
     from tools.release import build
 
-    build.write_tree(build.build_edition(REPO), dest)
+    build.write_tree(build.build_edition(REPO, git=_IN_GIT), dest)
     return dest
 
 
@@ -531,7 +534,7 @@ def _edition_blocks() -> tuple[dict, dict]:
     """The reference's and the stubs' normalised blocks (similarity's two baselines)."""
     from tools.release import build
 
-    reference = build.select_files(REPO, STUDENT_FILES)
+    reference = build.select_files(REPO, STUDENT_FILES, git=_IN_GIT)
     stubbed = build.stub_python(reference)
     ref = similarity.blocks_of({p: f.data.decode() for p, f in reference.items()})
     stub = similarity.blocks_of({p: f.data.decode() for p, f in stubbed.items()})

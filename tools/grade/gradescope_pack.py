@@ -14,36 +14,31 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tools.release.build import SHIPPED
+from tools.release.build import SHIPPED, File, select_files
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(__file__).resolve().parent / "gradescope"
 PATTERNS = (*SHIPPED, "tools/**/*", "README.md", "Makefile")
 
 
-def _files(root: Path = REPO) -> dict[str, Path]:
-    files: dict[str, Path] = {}
-    for pattern in PATTERNS:
-        for path in sorted(root.glob(pattern)):
-            rel = path.relative_to(root).as_posix()
-            if path.is_file() and not path.is_symlink() and "__pycache__" not in rel:
-                files[rel] = path
-    return files
+def _files(root: Path = REPO) -> dict[str, File]:
+    """The checkout's files the grader needs: git-tracked only, no links (as the release)."""
+    return select_files(root, PATTERNS)
 
 
 def pack(dest: Path, root: Path = REPO) -> Path:
     """Write the autograder zip to ``dest`` (same files, same bytes); return ``dest``."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    entries = {**_files(root), "setup.sh": SCRIPTS / "setup.sh"}
-    entries["run_autograder"] = SCRIPTS / "run_autograder"
+    entries = _files(root)
+    for script in ("setup.sh", "run_autograder"):
+        entries[script] = File((SCRIPTS / script).read_bytes(), executable=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-        for rel, path in sorted(entries.items()):
+        for rel, file in sorted(entries.items()):
             info = zipfile.ZipInfo(rel, date_time=(1980, 1, 1, 0, 0, 0))
-            executable = rel in ("setup.sh", "run_autograder") or path.stat().st_mode & 0o100
-            info.external_attr = (0o100755 if executable else 0o100644) << 16
+            info.external_attr = (0o100755 if file.executable else 0o100644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, path.read_bytes())
+            zf.writestr(info, file.data)
     tmp.replace(dest)
     return dest
 
