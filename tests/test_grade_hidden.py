@@ -458,6 +458,27 @@ def test_a_crash_or_hang_costs_only_the_calls_it_happened_in(trees, tmp_path, mo
     assert all(r.score == r.max_score and r.status == "ok" for r in others)
 
 
+def test_a_function_that_hangs_on_every_input_leaves_the_budget_to_the_others(
+    trees, tmp_path, monkeypatch
+):
+    # Two hangs fit in the budget: the first naive call's and one more. Without running
+    # the other functions' calls first, the remaining naive calls would use it all up.
+    monkeypatch.setattr(hidden, "CALL_WALL", 4.0)
+    monkeypatch.setattr(hidden, "BUDGET_WALL", 10.0)
+    work = scratch(trees, "reference", tmp_path / "work")
+    text = (work / SOFTMAX).read_text()
+    marker = "    # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****\n"
+    naive_start = text.index(marker) + len(marker)
+    hang = "    import time\n    time.sleep(600)\n"
+    (work / SOFTMAX).write_text(text[:naive_start] + hang + text[naive_start:])
+    got = {r.name: r for r in hidden.grade_code(work, sandboxed(work))}
+    assert all(got[n].score == 0 and got[n].status == "timeout" for n in got if "naive" in n)
+    others = [r for name, r in got.items() if "naive" not in name and name != "reg_term"]
+    assert others and all(r.score == r.max_score and r.status == "ok" for r in others), [
+        (r.name, r.score, r.output) for r in others
+    ]
+
+
 def test_a_death_while_importing_costs_every_call_in_one_run(trees, tmp_path: Path) -> None:
     work = scratch(trees, "reference", tmp_path / "work")
     _with_module_code(

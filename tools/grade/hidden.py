@@ -22,9 +22,10 @@ Isolation of failures: all calls first run in one child, which keeps CPU low (ab
 ``vectorized_no_loop`` measures). When that child dies (crash, timeout, memory,
 ``os._exit``), the calls that finished keep their outputs; the call that was running
 (named in ``grade-started``) fails with the child's status, and the rest run again in a
-new child. A hang thus costs the calls it hangs in; a death while importing the
-submission's cs231n costs every call. All children of one submission share a wall-clock
-budget (``BUDGET_WALL``), so a submission that hangs everywhere cannot hold up a batch.
+new child, the failed function's other calls last. A hang thus costs the calls it hangs
+in; a death while importing the submission's cs231n costs every call. All children of
+one submission share a wall-clock budget (``BUDGET_WALL``), so a submission that hangs
+everywhere cannot hold up a batch.
 """
 
 from __future__ import annotations
@@ -492,6 +493,7 @@ def run_calls(
     outcomes: dict[str, Outcome] = {}
     folder = _Folder(Path(workdir))
     spent, cpu, runs = 0.0, 0.0, 0
+    suspects: set[tuple[str, str]] = set()  # (kind, fn) of calls whose process died
     try:
         while queue or not runs:
             if spent >= BUDGET_WALL:
@@ -530,7 +532,12 @@ def run_calls(
             blamed = next((c for c in missing if c.id == started_id), missing[0])
             why = f"the process ended during this call ({status})"
             outcomes[blamed.id] = Outcome(None, why, status)
+            # The function that failed is likely to fail again: run the other functions'
+            # calls first, so a function that hangs on every input cannot use up the
+            # budget that the rest of the submission's calls need.
+            suspects.add((blamed.kind, blamed.fn))
             queue = [c for c in missing if c is not blamed]
+            queue.sort(key=lambda c: (c.kind, c.fn) in suspects)  # stable: order kept
     finally:
         folder.close()
     return outcomes, cpu, runs
