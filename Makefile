@@ -15,7 +15,9 @@ help:
 	@echo "make release  build the student edition into dist/student/ and dist/student.zip (instructors)"
 	@echo "make submission  check everything and pack submission.zip (what students run)"
 	@echo "make reference  re-execute the reference notebook in place (after editing it)"
-	@echo "make bench    speed ratios against textbook numpy (instructors)"
+	@echo "make bench    speed ratios against textbook numpy, and the grading bench (instructors)"
+	@echo "make grade SUBMISSIONS=dir  grade every submission zip into grading/ (instructors)"
+	@echo "make gradescope  pack dist/gradescope.zip, Gradescope's autograder (instructors)"
 	@echo "make clean    remove $(VENV), $(OUT)/ and dist/"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -61,6 +63,7 @@ reference: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) tools/bench.py
+	$(PY) -m tools.grade.bench
 
 clean:
 	rm -rf $(VENV) $(OUT) dist
