@@ -42,7 +42,8 @@ test: lint
 	@# been downloaded. The font cache is built first: building it writes a note to stderr,
 	@# which nbval would count against the first plotting cell.
 	$(PY) -c "import matplotlib.font_manager"
-	CS231N_DATASET=fashion-mnist $(PY) -m pytest --nbval notebooks/softmax.ipynb
+	CS231N_DATASET=fashion-mnist $(PY) -m pytest --nbval notebooks/softmax.ipynb \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg
 
 run: $(STAMP)
 	@mkdir -p $(OUT)
