@@ -97,11 +97,13 @@ def build_root(config: dict) -> str:
     root = config["root"].rstrip("/")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates to the host
     _mount("tmpfs", root, "tmpfs", MS_NOSUID, "size=1m,mode=755")
-    for path in config["readonly"]:
-        _bind_readonly(path, root)
+    # The private /tmp first, the read-only binds over it: a checkout (so .venv) that lives
+    # under /tmp must stay visible, not be hidden below the new tmpfs.
     for path, size in (("/tmp", config["tmp_size"]), ("/dev/shm", config["tmp_size"])):
         os.makedirs(root + path, exist_ok=True)
         _mount("tmpfs", root + path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    for path in config["readonly"]:
+        _bind_readonly(path, root)
     for name in DEVICES:
         target = f"{root}/dev/{name}"
         open(target, "a").close()  # noqa: SIM115 - a mount point, closed at once
