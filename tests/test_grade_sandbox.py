@@ -317,12 +317,14 @@ def test_the_sandbox_dies_with_the_grader(mode, tmp_path):
     )
     env = dict(os.environ, PYTHONPATH=str(REPO))
     process = subprocess.Popen([sys.executable, str(grader)], env=env)
-    deadline = time.monotonic() + 60
-    while not _running(tag) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _running(tag), "the sandboxed command never started"
-    process.kill()
-    process.wait()
+    try:
+        deadline = time.monotonic() + 60
+        while not _running(tag) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _running(tag), "the sandboxed command never started"
+    finally:  # killed either way, so a failure here leaves no grader behind
+        process.kill()
+        process.wait()
     deadline = time.monotonic() + 10
     while _running(tag) and time.monotonic() < deadline:
         time.sleep(0.1)
