@@ -458,6 +458,22 @@ def test_a_crash_or_hang_costs_only_the_calls_it_happened_in(trees, tmp_path, mo
     assert all(r.score == r.max_score and r.status == "ok" for r in others)
 
 
+def test_a_function_that_runs_out_of_memory_gets_status_memory(trees, tmp_path):
+    # 6 GB at once is past the 4 GB address-space cap: MemoryError in the child, caught
+    # there and reported; the item's status must say memory, not ok.
+    work = scratch(trees, "reference", tmp_path / "work")
+    text = (work / SOFTMAX).read_text()
+    marker = "    # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****\n"
+    naive_start = text.index(marker) + len(marker)
+    hog = "    hog = bytearray(6 * 2**30)\n"
+    (work / SOFTMAX).write_text(text[:naive_start] + hog + text[naive_start:])
+    got = {r.name: r for r in hidden.grade_code(work, sandboxed(work))}
+    assert got["naive_loss"].score == 0 and got["naive_loss"].status == "memory"
+    assert "MemoryError" in got["naive_loss"].output
+    assert got["vectorized_loss"].status == "ok"
+    assert got["vectorized_loss"].score == got["vectorized_loss"].max_score
+
+
 def test_a_function_that_hangs_on_every_input_leaves_the_budget_to_the_others(
     trees, tmp_path, monkeypatch
 ):

@@ -466,7 +466,9 @@ def _read_outcome(folder: _Folder, call: Call) -> Outcome | None:
     if "error" in arrays:
         name = str(arrays["error"])[:MAX_ERROR_CHARS]
         name = name if name.isidentifier() else "an exception"
-        return Outcome(None, f"your code raised {name}")
+        # A MemoryError is the address-space cap at work: the item's status says so.
+        status = "memory" if name == "MemoryError" else "ok"
+        return Outcome(None, f"your code raised {name}", status)
     return Outcome(arrays)
 
 
