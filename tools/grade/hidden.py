@@ -17,15 +17,15 @@ Instructor-only (tools/ never ships). The flow for one submission:
 
 Points come from ``rubric.json``: an item earns ``points * passed / cases``.
 
-Isolation of failures: all calls first run in one child, which keeps CPU low (about
-0.5 s for a submission, and 0.4 s more for the child that only imports, against which
-``vectorized_no_loop`` measures). When that child dies (crash, timeout, memory,
-``os._exit``), the calls that finished keep their outputs; the call that was running
-(named in ``grade-started``) fails with the child's status, and the rest run again in a
-new child, the failed function's other calls last. A hang thus costs the calls it hangs
-in; a death while importing the submission's cs231n costs every call. All children of
-one submission share a wall-clock budget (``BUDGET_WALL``), so a submission that hangs
-everywhere cannot hold up a batch.
+Isolation of failures: all calls first run in one child, which keeps CPU low (about 0.5
+s for a submission); ``vectorized_no_loop``'s big call runs in a child of its own,
+measured against a child that only imports (0.4 s each). When the first child dies
+(crash, timeout, memory, ``os._exit``), the calls that finished keep their outputs; the
+call that was running (named in ``grade-started``) fails with the child's status, and
+the rest run again in a new child, the failed function's other calls last. A hang thus
+costs the calls it hangs in; a death while importing the submission's cs231n costs every
+call. All children of one submission share a wall-clock budget (``BUDGET_WALL``), so a
+submission that hangs everywhere cannot hold up a batch.
 """
 
 from __future__ import annotations
@@ -871,9 +871,9 @@ def grade_code(
     if unknown:
         raise ValueError(f"rubric items without hidden cases: {unknown}; add them to hidden.py")
     wanted = sorted({c for item in rubric for _, ids, _ in cases[item.name] for c in ids})
-    outcomes, cpu, runs = run_calls(workdir, run, [calls()[c] for c in wanted])
+    outcomes, _, _ = run_calls(workdir, run, [calls()[c] for c in wanted if c != BIG])
     if BIG in wanted:
-        _time_big(workdir, run, outcomes, cpu if runs == 1 else None)
+        _time_big(workdir, run, outcomes)
     return [_grade_item(item, cases[item.name], outcomes) for item in rubric]
 
 
@@ -882,17 +882,17 @@ def grade_code(
 LOOP_CPU = 0.4
 
 
-def _time_big(workdir: Path, run: Callable, outcomes: dict, cpu: float | None) -> None:
-    """Set the CPU that the calls took beyond a child that only imports cs231n.
+def _time_big(workdir: Path, run: Callable, outcomes: dict) -> None:
+    """Run vectorized_BIG in a child of its own and set the CPU it took beyond a child
+    that only imports cs231n.
 
-    ``cpu`` is what one child running every call took; None when that child failed and
-    calls ran again, and then vectorized_BIG runs alone. The sandbox measures the CPU,
-    not the student's process, so no patch can fake it.
+    Alone, so that the other calls' CPU (a slow naive loss, the training calls) is never
+    counted against it. The sandbox measures the CPU, not the student's process, so no
+    patch can fake it.
     """
     _, baseline, _ = run_calls(workdir, run, [])
-    if cpu is None:
-        alone, cpu, _ = run_calls(workdir, run, [calls()[BIG]])
-        outcomes[BIG] = alone[BIG]
+    alone, cpu, _ = run_calls(workdir, run, [calls()[BIG]])
+    outcomes[BIG] = alone[BIG]
     outcomes[BIG].cpu = max(0.0, cpu - baseline)
 
 
