@@ -33,6 +33,7 @@ import pytest
 
 from tools.grade import __main__ as grade_main
 from tools.grade import driver, sandbox, similarity, unpack
+from tools.grade.hidden import TestResult
 from tools.release import pysource
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,18 +53,6 @@ class Item:
     points: float
     visibility: str
     public_check: bool
-
-
-@dataclass
-class TestResult:
-    __test__ = False  # not a pytest class
-    name: str
-    score: float
-    max_score: float
-    output: str
-    visibility: str
-    status: str
-    hint: str
 
 
 RUBRIC = [

@@ -37,6 +37,7 @@ from pathlib import Path
 from tools.release.stubs import TASKS
 
 from . import sandbox, similarity
+from .hidden import TestResult
 from .unpack import NOTEBOOK, InvalidSubmission, unpack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -154,29 +155,18 @@ def _bound_run(workdir: Path, options: Options, timing: dict, phase: str) -> Cal
     return run
 
 
-@dataclass
-class _Test:
-    """A TestResult as the reports need it (the hidden module's own type, flattened)."""
-
-    name: str
-    score: float
-    max_score: float
-    output: str
-    visibility: str
-    status: str
-    hint: str = ""
-
-    @classmethod
-    def of(cls, result: object) -> _Test:
-        return cls(
-            name=str(result.name),
-            score=float(result.score),
-            max_score=float(result.max_score),
-            output=str(getattr(result, "output", "") or ""),
-            visibility=str(getattr(result, "visibility", "visible") or "visible"),
-            status=str(getattr(result, "status", "ok") or "ok"),
-            hint=str(getattr(result, "hint", "") or ""),
-        )
+def _as_result(result: object) -> TestResult:
+    """A code or notebook test's result (from the module --code-tests names) as the reports
+    need it: every field present and of its type."""
+    return TestResult(
+        name=str(result.name),
+        score=float(result.score),
+        max_score=float(result.max_score),
+        output=str(getattr(result, "output", "") or ""),
+        visibility=str(getattr(result, "visibility", "visible") or "visible"),
+        status=str(getattr(result, "status", "ok") or "ok"),
+        hint=str(getattr(result, "hint", "") or ""),
+    )
 
 
 def grade_one(archive: Path, options: Options, edition: Path) -> dict:
@@ -187,7 +177,7 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
     student = archive.name[: -len(".zip")]
     code_mod, nb_mod = _modules(options)
     rubric = code_mod.load_rubric()
-    tests: list[_Test] = []
+    tests: list[TestResult] = []
     notes: list[str] = []
     status = "ok"
     blocks: dict = {}
@@ -242,7 +232,7 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
                 results.append(
                     nb_mod.grade_notebook(fresh, _bound_run(fresh, options, timing, "notebook"))
                 )
-                tests = [_Test.of(r) for r in results]
+                tests = [_as_result(r) for r in results]
             except Exception:  # noqa: BLE001 - a grader bug must not stop the batch
                 detail = traceback.format_exc()
                 print(f"grade: grader error on {student}:\n{detail}", file=sys.stderr)
@@ -272,7 +262,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def results_json(
     rubric: list,
-    by_name: dict[str, _Test],
+    by_name: dict[str, TestResult],
     points: dict[str, float],
     status: str,
     notes: list[str],
@@ -322,7 +312,7 @@ def results_json(
 def feedback_markdown(
     student: str,
     rubric: list,
-    by_name: dict[str, _Test],
+    by_name: dict[str, TestResult],
     points: dict[str, float],
     status: str,
     notes: list[str],
