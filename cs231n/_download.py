@@ -1,13 +1,9 @@
 """Machinery for ``python -m cs231n.get_datasets``: standard library only, any OS.
 
-- :func:`fetch`: an HTTP(S) or file:// download into a new file, with a size cap, a
-  connect timeout and a stall limit, that Ctrl-C stops at once (the transfer runs in a
-  thread; the main thread watches it).
-- :func:`run_lock`: one run at a time, with a lock the OS drops when its holder dies
-  (``fcntl.flock`` where it exists, ``msvcrt.locking`` on Windows).
-- :func:`tar_members`, :func:`expanded_size`, :func:`write_member`: read a .tar.gz one
-  header at a time, so each member can be checked before anything is extracted.
-- :func:`remove_tree`, :func:`pid_alive`: clean up, also after a run that was killed.
+:func:`fetch` downloads with a size cap, a connect timeout and a stall limit, in a thread
+that the main thread watches (so Ctrl-C stops it at once); :func:`run_lock` keeps runs
+apart with a lock the OS drops when its holder ends; :func:`checked_members` reads a
+.tar.gz one header at a time, so each member is checked before anything is extracted.
 """
 
 from __future__ import annotations
@@ -116,10 +112,14 @@ def _opener(transfer: _Transfer, read_timeout: float) -> urllib.request.OpenerDi
             return self.do_open(SecureConnection, req, context=context)
 
     class Redirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, req, fp, code, msg, headers, newurl):
+        def http_error_302(self, req, fp, code, msg, headers):
+            where = headers.get("Location") or headers.get("URI") or ""
+            newurl = urllib.parse.urljoin(req.full_url, where)
             if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
                 raise DownloadError(f"the server redirected to {newurl}, not an http(s) URL")
-            return super().redirect_request(req, fp, code, msg, headers, newurl)
+            return super().http_error_302(req, fp, code, msg, headers)
+
+        http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
     return urllib.request.build_opener(Http, Https(context=context), Redirect)
 
@@ -301,7 +301,11 @@ def run_lock(path: Path, on_wait: Callable[[], None], wait_seconds: float = 900)
     False where the OS or the file system has none (then the caller relies on its one
     rename to keep concurrent runs apart).
     """
-    fd = os.open(path, READ_FLAGS)
+    try:
+        fd = os.open(path, READ_FLAGS)
+    except OSError:  # a module that cannot be opened (a zip import): no lock
+        yield False
+        return
     try:
         locked = _try_lock(fd)
         if locked is False:
@@ -371,6 +375,7 @@ def remove_tree(path: Path) -> None:
 _META_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE)
 _META_TYPES += (tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
 META_CAP = 1 << 16
+_READ_ERRORS = (tarfile.TarError, OSError, EOFError, zlib.error)  # a damaged .tar.gz
 
 
 class _CheckedInfo(tarfile.TarInfo):
@@ -394,7 +399,7 @@ def expanded_size(archive: Path, cap: int) -> int:
                 if not chunk:
                     break
                 total += len(chunk)
-    except (OSError, EOFError, zlib.error) as error:
+    except _READ_ERRORS as error:
         raise ArchiveError(f"it cannot be read as a .tar.gz ({error})") from error
     return total
 
@@ -411,13 +416,13 @@ def tar_members(archive: Path) -> Iterator[Iterator[tuple[tarfile.TarInfo, tarfi
         try:
             for info in tar:
                 yield info, tar
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
+        except _READ_ERRORS as error:
             raise ArchiveError(f"it cannot be read as a .tar.gz ({error})") from error
 
     try:
         stream = gzip.open(archive, "rb")
         tar = tarfile.open(fileobj=stream, mode="r|", tarinfo=_CheckedInfo)
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
+    except _READ_ERRORS as error:
         raise ArchiveError(f"it cannot be read as a .tar.gz ({error})") from error
     try:
         yield members(tar)
@@ -486,7 +491,7 @@ def write_member(tar: tarfile.TarFile, info: tarfile.TarInfo, path: Path) -> int
                 if written > info.size:
                     raise ArchiveError(f"member '{info.name}' holds more than its size")
                 out.write(chunk)
-    except (tarfile.TarError, EOFError, zlib.error) as error:
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:  # not disk full
         raise ArchiveError(f"member '{info.name}' cannot be read ({error})") from error
     os.chmod(path, 0o644)  # whatever the archive or the umask says
     return written

@@ -404,6 +404,7 @@ def _progress(received: int) -> None:
     )
 
 
+# what a signal that stops the run is called, and the exit status it gives (128 + number)
 _SIGNALS = {"SIGTERM": ("stopped (SIGTERM)", 143), "SIGHUP": ("stopped (SIGHUP)", 129)}
 _SIGNALS["SIGBREAK"] = ("stopped (Ctrl-Break)", 149)  # Windows only
 
@@ -412,11 +413,16 @@ def _on_signal(signum: int, frame: object) -> None:
     raise Stopped(*_SIGNALS[signal.Signals(signum).name])
 
 
-def _handle_signals(handler) -> None:
-    names = [*_SIGNALS, "SIGINT"] if handler is signal.SIG_IGN else list(_SIGNALS)
-    for name in names:
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), handler)
+def _set_handlers(handlers: dict[str, object]) -> dict[str, object]:
+    """Install signal handlers by name (those this OS has); return the ones replaced."""
+    replaced = {}
+    for name, handler in handlers.items():
+        if hasattr(signal, name) and handler is not None:
+            try:
+                replaced[name] = signal.signal(getattr(signal, name), handler)
+            except ValueError:  # not the main thread: leave the handlers alone
+                pass
+    return replaced
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -424,71 +430,57 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m cs231n.get_datasets",
         description="Download CIFAR-10 into datasets/cifar-10-batches-py, verified.",
-        epilog="Environment: CIFAR10_URL, CIFAR10_MD5, CIFAR10_MAX_BYTES, CIFAR10_STALL_SECONDS "
-        "(see the module's docstring).",
+        epilog="Environment: CIFAR10_URL, CIFAR10_MD5, CIFAR10_MAX_BYTES, "
+        "CIFAR10_STALL_SECONDS (see the module's docstring).",
     )
-    parser.add_argument("--prog", default="", help=argparse.SUPPRESS)  # set by get_datasets.sh
+    parser.add_argument("--prog", default="", help=argparse.SUPPRESS)  # get_datasets.sh's name
     args = parser.parse_args(argv)
     command = args.prog or "python -m cs231n.get_datasets"
     name = Path(args.prog).name if args.prog else "cs231n.get_datasets"
-
-    def fail(message: str, remedies: list[str]) -> int:
-        print(f"{name}: error: {message}", file=sys.stderr)
-        for line in remedies:
-            print(f"  {line}", file=sys.stderr)
-        return 1
-
+    previous = _set_handlers(dict.fromkeys(_SIGNALS, _on_signal))
     run = None
-    _handle_signals(_on_signal)
     try:
         try:
             run = Run(read_settings(dict(os.environ)), command)
-
-            def waiting() -> None:
-                print(
-                    f"Another download of CIFAR-10 is running in {KIT}; waiting for it to "
-                    "finish (at most 15 minutes; Ctrl-C to stop waiting) ...",
-                    flush=True,
-                )
-
-            try:
-                lock = _download.run_lock(Path(__file__).resolve(), waiting)
-            except OSError:  # this module cannot be opened: run without the lock
-                lock = None
-            if lock is None:
+            with _download.run_lock(Path(__file__).resolve(), _say_waiting) as run.locked:
                 print(run.install(), flush=True)
-            else:
-                with lock as run.locked:
-                    print(run.install(), flush=True)
             return 0
-        finally:
-            _handle_signals(signal.SIG_IGN)  # no second Ctrl-C in the middle of cleaning up
+        finally:  # no second Ctrl-C in the middle of cleaning up
+            ignored = _set_handlers(dict.fromkeys([*_SIGNALS, "SIGINT"], signal.SIG_IGN))
+            previous.setdefault("SIGINT", ignored.get("SIGINT"))
             if run is not None:
                 run.cleanup(failed=not run.placed)
-    except Failure as failure:
-        return fail(str(failure), failure.remedies)
-    except _download.LockTimeout:
-        return fail(
-            f"another download of CIFAR-10 in {KIT} is still running after 15 minutes",
-            [f"Let it finish (or stop it), then run {command} again."],
-        )
     except (KeyboardInterrupt, Stopped) as stop:
         what, status = (
-            ("interrupted", 130)
-            if isinstance(stop, KeyboardInterrupt)
-            else (stop.what, stop.status)
+            (stop.what, stop.status) if isinstance(stop, Stopped) else ("interrupted", 130)
         )
-        if run is not None and run.placed:
-            print(
-                f"\n{name}: {what}, after CIFAR-10 was put in datasets/{FOLDER}", file=sys.stderr
-            )
-        else:
-            print(f"\n{name}: {what}; nothing was changed in datasets/", file=sys.stderr)
+        done = f", after CIFAR-10 was put in datasets/{FOLDER}" if run and run.placed else ""
+        print(f"\n{name}: {what}{done or '; nothing was changed in datasets/'}", file=sys.stderr)
         return status
-    except OSError as error:
-        return fail(
-            f"{error}", [f"Check that you may write in {DATASETS}, and run {command} again."]
-        )
+    except (Failure, _download.LockTimeout, OSError) as error:
+        if isinstance(error, _download.LockTimeout):
+            error = Failure(
+                f"another download of CIFAR-10 in {KIT} is still running after 15 minutes",
+                f"Let it finish (or stop it), then run {command} again.",
+            )
+        elif not isinstance(error, Failure):
+            error = Failure(
+                str(error), f"Check that you may write in {DATASETS}, and run {command} again."
+            )
+        print(f"{name}: error: {error}", file=sys.stderr)
+        for line in error.remedies:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    finally:
+        _set_handlers(previous)  # as they were (this may run inside a notebook's kernel)
+
+
+def _say_waiting() -> None:
+    print(
+        f"Another download of CIFAR-10 is running in {KIT}; waiting for it to finish "
+        "(at most 15 minutes; Ctrl-C to stop waiting) ...",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
