@@ -255,7 +255,8 @@ class Run:
     def download(self, archive: Path) -> None:
         s = self.settings
         print(f"Downloading {s.url} ...", flush=True)
-        progress = _progress if sys.stderr.isatty() else None
+        total = OFFICIAL_BYTES if s.official else None
+        progress = (lambda n: _progress(n, total)) if sys.stderr.isatty() else None
         try:
             size, md5 = _download.fetch(
                 s.url, archive, s.max_bytes, s.stall_seconds, MIN_RATE, progress
@@ -395,13 +396,9 @@ class Run:
                 pass
 
 
-def _progress(received: int) -> None:
-    print(
-        f"\r  {received // 1_000_000} of {OFFICIAL_BYTES // 1_000_000} MB ",
-        end="",
-        file=sys.stderr,
-        flush=True,
-    )
+def _progress(received: int, total: int | None) -> None:
+    of = f" of {total // 1_000_000}" if total else ""
+    print(f"\r  {received // 1_000_000}{of} MB ", end="", file=sys.stderr, flush=True)
 
 
 # what a signal that stops the run is called, and the exit status it gives (128 + number)
@@ -430,8 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m cs231n.get_datasets",
         description="Download CIFAR-10 into datasets/cifar-10-batches-py, verified.",
-        epilog="Environment: CIFAR10_URL, CIFAR10_MD5, CIFAR10_MAX_BYTES, "
-        "CIFAR10_STALL_SECONDS (see the module's docstring).",
+        epilog="Environment:" + (__doc__ or "").partition("Environment:")[2].replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--prog", default="", help=argparse.SUPPRESS)  # get_datasets.sh's name
     args = parser.parse_args(argv)

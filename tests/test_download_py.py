@@ -19,6 +19,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -386,3 +387,16 @@ def test_crlf_checkout_keeps_scripts_lf(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr  # the script runs as checked out
     assert "CIFAR10_URL" in result.stdout
+
+
+# --------------------------------------------------------------------------------------
+# main() in a process that keeps running (a notebook's kernel)
+# --------------------------------------------------------------------------------------
+
+
+def test_main_leaves_the_signal_handlers_as_they_were(monkeypatch, capsys):
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    monkeypatch.setenv("CIFAR10_MAX_BYTES", "lots")  # fails before it touches datasets/
+    assert get_datasets.main([]) == 1
+    assert "CIFAR10_MAX_BYTES=lots is not a whole number" in capsys.readouterr().err
+    assert {s: signal.getsignal(s) for s in handlers} == handlers

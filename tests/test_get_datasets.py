@@ -32,6 +32,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -182,7 +183,7 @@ class Server:
     "late" (the whole file after a 0.2 s pause, so that concurrent runs overlap).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.files: dict[str, bytes] = {}
         self.modes: dict[str, str] = {}
         self.redirects: dict[str, str] = {}  # name: where a 302 sends the client
@@ -239,13 +240,16 @@ class Server:
                     pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.scheme = "https" if tls else "http"
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.httpd.daemon_threads = True
         self.httpd.block_on_close = False
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{name}"
+        return f"{self.scheme}://127.0.0.1:{self.httpd.server_address[1]}/{name}"
 
     def close(self) -> None:
         self.stop.set()
@@ -1023,3 +1027,51 @@ def test_wrapper_messages_name_the_wrapper(kit, server, fixture_folder):
     result = run_script(kit, server.url("c.tgz"), md5_of(b""), "windows")
     assert result.stderr.startswith("cs231n.get_datasets: error: ")
     assert "run python -m cs231n.get_datasets again" in result.stderr
+
+
+# --------------------------------------------------------------------------------------
+# HTTPS: the certificate is verified
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, and its key."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl to make a certificate")
+    where = tmp_path_factory.mktemp("tls")
+    cert, key = where / "cert.pem", where / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def tls_server(certificate):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    s = Server(context)
+    yield s
+    s.close()
+
+
+def test_https_with_a_trusted_certificate(kit, tls_server, good_archive, certificate, entry):
+    tls_server.files["c.tgz"] = good_archive
+    url = tls_server.url("c.tgz")
+    assert url.startswith("https://")
+    result = run_script(kit, url, md5_of(good_archive), entry, SSL_CERT_FILE=str(certificate[0]))
+    assert result.returncode == 0, result.stderr
+    assert tls_server.requests == ["c.tgz"]
+
+
+def test_https_with_an_unknown_certificate_is_refused(kit, tls_server, good_archive, entry):
+    # the same server, but nothing vouches for its self-signed certificate
+    tls_server.files["c.tgz"] = good_archive
+    before = listing(kit / "datasets")
+    result = run_script(kit, tls_server.url("c.tgz"), md5_of(good_archive), entry)
+    assert_failed_cleanly(result, kit, before, "secure connection failed (TLS)", "CERTIFICATE")
+    assert tls_server.requests == []  # no request was sent over an unverified connection
