@@ -44,7 +44,9 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from cs231n import _download
+if not __package__:  # run as a file (python cs231n/get_datasets.py): find the package
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cs231n import _download  # noqa: E402
 
 OFFICIAL_URL = "http://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"

@@ -13,7 +13,6 @@ download under every Python 3.10+ on this machine.
 from __future__ import annotations
 
 import errno
-import fcntl
 import gzip
 import io
 import os
@@ -44,6 +43,9 @@ from test_get_datasets import server as server  # noqa: F401
 
 from cs231n import _download, get_datasets
 from cs231n.data_utils import REPO_ROOT
+
+# Windows' code paths are simulated on POSIX (see the module docstring), with fcntl
+fcntl = pytest.importorskip("fcntl", reason="simulates Windows on a POSIX system")
 
 # --------------------------------------------------------------------------------------
 # The lock: flock, msvcrt, or none

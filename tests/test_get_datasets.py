@@ -25,7 +25,6 @@ was, and the message must say what really happened.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import os
@@ -51,6 +50,9 @@ import pytest
 from cifar_fixtures import write_cifar_folder
 
 from cs231n.data_utils import REPO_ROOT, load_CIFAR10
+
+# Windows' code paths are simulated on POSIX (see the module docstring), with fcntl
+fcntl = pytest.importorskip("fcntl", reason="simulates Windows on a POSIX system")
 
 SCRIPT = REPO_ROOT / "get_datasets.sh"
 MODULES = ["__init__.py", "get_datasets.py", "_download.py"]  # what the download imports
@@ -1075,3 +1077,16 @@ def test_https_with_an_unknown_certificate_is_refused(kit, tls_server, good_arch
     result = run_script(kit, tls_server.url("c.tgz"), md5_of(good_archive), entry)
     assert_failed_cleanly(result, kit, before, "secure connection failed (TLS)", "CERTIFICATE")
     assert tls_server.requests == []  # no request was sent over an unverified connection
+
+
+def test_run_as_a_file(kit, server, good_archive):
+    # python cs231n/get_datasets.py, a slip a student makes for python -m cs231n.get_datasets
+    server.files["c.tgz"] = good_archive
+    env = script_env(kit, server.url("c.tgz"), md5_of(good_archive), "windows")
+    result = subprocess.run(
+        [PYTHON, str(kit / "cs231n" / "get_datasets.py")], cwd=elsewhere_of(kit),
+        env={**env, "PYTHONPATH": site_path(kit.parent)}, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (kit / "datasets" / "cifar-10-batches-py" / "test_batch").is_file()
