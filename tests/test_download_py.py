@@ -402,3 +402,48 @@ def test_main_leaves_the_signal_handlers_as_they_were(monkeypatch, capsys):
     assert get_datasets.main([]) == 1
     assert "CIFAR10_MAX_BYTES=lots is not a whole number" in capsys.readouterr().err
     assert {s: signal.getsignal(s) for s in handlers} == handlers
+
+
+def archive_of(*members: tarfile.TarInfo) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.GNU_FORMAT) as tar:
+        for info in members:
+            tar.addfile(info, io.BytesIO(bytes(info.size)) if info.isreg() else None)
+    return buffer.getvalue()
+
+
+def member(name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, link: str = ""):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, link
+    info.size = size if kind in (tarfile.REGTYPE, tarfile.AREGTYPE) else 0
+    return info
+
+
+@pytest.mark.parametrize(
+    ("hostile", "phrase"),
+    [
+        (member("cifar-10-batches-py/test_batch", tarfile.CHRTYPE), "special file"),
+        (member("cifar-10-batches-py/test_batch", tarfile.BLKTYPE), "special file"),
+        (member("cifar-10-batches-py/test_batch", tarfile.FIFOTYPE), "special file"),
+        (member("cifar-10-batches-py/test_batch", tarfile.SYMTYPE, link="/etc"), "a link"),
+        (member("cifar-10-batches-py/test_batch", tarfile.LNKTYPE, link="/etc"), "a link"),
+        (member("cifar-10-batches-py/..\\..\\evil"), "'..'"),
+        (member("/cifar-10-batches-py/test_batch"), "outside"),
+        (member("./cifar-10-batches-py/test_batch"), "'.'"),
+        (member("cifar-10-batches-py//test_batch"), "nested"),
+        (member("cifar-10-batches-py/test_batch", size=31_036_000), "31036000 bytes"),
+        (member("cifar-10-batches-py/batches.meta", size=5000), "5000 bytes"),
+        (member("cifar-10-batches-py", tarfile.REGTYPE), "appears twice"),  # a file, now
+    ],
+    ids=lambda v: v.name if isinstance(v, tarfile.TarInfo) else None,
+)
+def test_hostile_members_are_refused_before_any_data(tmp_path, hostile, phrase):
+    # the hostile member comes after a good one: nothing may have been yielded for writing
+    good = member("cifar-10-batches-py/data_batch_1", size=10)
+    archive = tmp_path / "a.tar.gz"
+    archive.write_bytes(archive_of(member("cifar-10-batches-py", tarfile.DIRTYPE), good, hostile))
+    seen = []
+    with pytest.raises(_download.ArchiveError, match=phrase.replace(".", r"\.")):
+        for base, _, _ in get_datasets.checked_members(archive, official=False):
+            seen.append(base)
+    assert seen == ["data_batch_1"]  # checked one by one; the caller lists all first
