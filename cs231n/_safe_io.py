@@ -103,9 +103,12 @@ def read_file(
                 f"({max_bytes:,}): is it the right file?",
                 path, "too big", info.st_size,
             )  # fmt: skip
-        chunks, total = [], 0
+        # os.read allocates what it is asked for: ask for the stated size (and one byte
+        # to see growth), then in small steps if the file grew
+        chunks, total, want = [], 0, info.st_size + 1
         while total <= max_bytes:
-            chunk = os.read(fd, min(max_bytes + 1 - total, 1 << 24))
+            chunk = os.read(fd, min(max_bytes + 1 - total, want))
+            want = 1 << 16
             if not chunk:
                 break
             chunks.append(chunk)

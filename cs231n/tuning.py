@@ -28,7 +28,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import _threads
-from .classifiers.linear_classifier import Softmax, _check_X_y, _short, initial_weights
+from ._validate import check_X_y, short
+from .classifiers.linear_classifier import Softmax, initial_weights
 
 
 def grid_search(
@@ -104,8 +105,8 @@ def grid_search(
     RuntimeWarning
         Naming the (lr, reg) of every configuration that diverged.
     """
-    X_train, y_train = _check_X_y(X_train, y_train, "X_train", "y_train", num_classes)
-    X_val, y_val = _check_X_y(X_val, y_val, "X_val", "y_val", num_classes)
+    X_train, y_train = check_X_y(X_train, y_train, "X_train", "y_train", num_classes)
+    X_val, y_val = check_X_y(X_val, y_val, "X_val", "y_val", num_classes)
     if X_val.shape[1] != X_train.shape[1]:
         raise ValueError(
             f"X_val has {X_val.shape[1]} columns but X_train has {X_train.shape[1]}: "
@@ -186,13 +187,13 @@ def _check_grid(name: str, values: Sequence[float], positive: bool) -> list[floa
         values = list(values)
     else:
         raise TypeError(
-            f"{name} must be a list of numbers; got {_short(values)} of type "
+            f"{name} must be a list of numbers; got {short(values)} of type "
             f"{type(values).__name__}"
             + (" (pass list(...) of it)" if _is_iterator(values) else "")
         )
     bad = [v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Real)]
     if bad:
-        raise TypeError(f"{name} must hold numbers only; got {_short(bad)}")
+        raise TypeError(f"{name} must hold numbers only; got {short(bad)}")
     values = [float(v) for v in values]
     if not values:
         raise ValueError(f"{name} is empty: give at least one value")
