@@ -71,7 +71,8 @@ def read_file(
     ------
     FileRefused (a ValueError) : ``path`` is a symbolic link, not a regular file (a
         folder, device or named pipe: opening a pipe does not wait for a writer), holds
-        more than ``max_bytes``, or grew while being read.
+        more than ``max_bytes``, or grew while being read (beyond the size it had
+        when opened).
     OSError : it cannot be opened (FileNotFoundError when it does not exist).
     """
     if not follow_links and os.path.islink(path):  # O_NOFOLLOW, where it exists, closes the race
@@ -103,22 +104,21 @@ def read_file(
                 f"({max_bytes:,}): is it the right file?",
                 path, "too big", info.st_size,
             )  # fmt: skip
-        # os.read allocates what it is asked for: ask for the stated size (and one byte
-        # to see growth), then in small steps if the file grew
-        chunks, total, want = [], 0, info.st_size + 1
-        while total <= max_bytes:
-            chunk = os.read(fd, min(max_bytes + 1 - total, want))
-            want = 1 << 16
+        # Read the stated size and one byte more, to see a file that grows as it is
+        # read (being written, or not a plain file at all, as /proc's are not).
+        chunks, total = [], 0
+        while total <= info.st_size:
+            chunk = os.read(fd, info.st_size + 1 - total)
             if not chunk:
                 break
             chunks.append(chunk)
             total += len(chunk)
     finally:
         os.close(fd)
-    if total > max_bytes:
+    if total > info.st_size:
         raise FileRefused(
-            f"{path}: it grew past {max_bytes:,} bytes while being read; {what} may hold no "
-            "more: read it again once nothing writes to it",
+            f"{path}: it grew while being read (from {info.st_size:,} bytes); read it again "
+            "once nothing writes to it",
             path, "grew", total,
         )  # fmt: skip
     return b"".join(chunks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import tracemalloc
 import zipfile
@@ -101,6 +102,21 @@ def test_read_file_refuses_an_oversized_file_without_reading_it(tmp_path):
     assert len(read_file(exact, 1000, "a test file")) == 1000
     with pytest.raises(FileRefused, match="1,000 bytes, more than"):
         read_file(exact, 999, "a test file")
+
+
+def test_read_file_refuses_a_file_that_grows_while_read(tmp_path, monkeypatch):
+    path = tmp_path / "growing"
+    path.write_bytes(b"x" * 100)
+    real_fstat = os.fstat
+
+    def fstat_before_the_writer(fd):  # as if 40 more bytes were written after the fstat
+        info = list(real_fstat(fd))
+        info[stat.ST_SIZE] = 60
+        return os.stat_result(info)
+
+    monkeypatch.setattr(os, "fstat", fstat_before_the_writer)
+    with pytest.raises(FileRefused, match=r"growing: it grew while being read \(from 60 bytes"):
+        read_file(path, 1000, "a test file")
 
 
 def test_read_file_missing_is_an_oserror(tmp_path):
