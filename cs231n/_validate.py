@@ -6,7 +6,9 @@ helps, how to fix it. Inside, the functions that call these trust their data.
 
 from __future__ import annotations
 
+import numbers
 import reprlib
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -146,3 +148,37 @@ def check_finite(X: np.ndarray, name: str) -> None:
                 f"{name} holds {count} NaN or infinite value(s), the first {name}[{row}, "
                 f"{col}] = {X[row, col]}: fix or drop those rows before training"
             )
+
+
+def check_grid(name: str, values: Sequence[float], positive: bool) -> list[float]:
+    """Hyperparameter list as Python floats; TypeError or ValueError naming what is wrong."""
+    if isinstance(values, set | frozenset):
+        raise TypeError(
+            f"{name} is a set, which has no order (the results and the tie-break between "
+            f"equally good models follow the order given): pass a list, e.g. sorted({name})"
+        )
+    if isinstance(values, numbers.Real) and not isinstance(values, bool):
+        values = [values]  # one number: a grid of one
+    elif isinstance(values, np.ndarray) and values.ndim == 1:
+        values = values.tolist()
+    elif isinstance(values, list | tuple | range):
+        values = list(values)
+    else:
+        raise TypeError(
+            f"{name} must be a list of numbers; got {short(values)} of type "
+            f"{type(values).__name__}"
+            + (" (pass list(...) of it)" if hasattr(values, "__next__") else "")
+        )
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Real)]
+    if bad:
+        raise TypeError(f"{name} must hold numbers only; got {short(bad)}")
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError(f"{name} is empty: give at least one value")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name} has repeated values {values}: each result key must be unique")
+    bad = [v for v in values if not np.isfinite(v) or (v <= 0 if positive else v < 0)]
+    if bad:
+        rule = "finite and > 0" if positive else "finite and >= 0"
+        raise ValueError(f"{name} must all be {rule}; got {bad}")
+    return values
