@@ -163,10 +163,12 @@ def _read_array(
     """The array of the .npy stream ``f`` of ``available`` bytes, its header checked first."""
     shape, fortran_order, dtype = _npy_header(f, what)
     _check_dtype(dtype, dtypes, what)
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes > max_bytes:
+    count = math.prod(shape)
+    nbytes = count * dtype.itemsize
+    # the count and each side too: zero-size items or a zero side make nbytes small
+    if max(nbytes, count, *shape, 0) > max_bytes:
         raise ValueError(
-            f"{what} claims shape {shape} ({nbytes:,} bytes of data), more than the "
+            f"{what} claims shape {shape} ({count:,} items, {nbytes:,} bytes), more than the "
             f"{max_bytes:,} it may hold: refused unread"
         )
     left = available - f.tell()
@@ -174,7 +176,7 @@ def _read_array(
         raise ValueError(
             f"{what} claims shape {shape} ({nbytes} bytes of data), but the file holds {left}"
         )
-    flat = np.empty(math.prod(shape), dtype=dtype)
+    flat = np.empty(count, dtype=dtype)
     view, filled = memoryview(flat).cast("B"), 0
     while filled < nbytes:
         n = f.readinto(view[filled:])
@@ -260,7 +262,15 @@ class Npz:
 def _as_value_error(what: str) -> Iterator[None]:
     try:
         yield
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as error:
+    # RuntimeError: an encrypted member; NotImplementedError: an unknown compression
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        NotImplementedError,
+        RuntimeError,
+        OSError,
+    ) as error:
         raise ValueError(f"{what} is a damaged or unsupported .npz ({error})") from None
 
 

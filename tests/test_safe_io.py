@@ -163,6 +163,16 @@ def test_load_npy_refuses_a_header_claiming_a_huge_shape_before_allocating():
     assert peak < 1e6, peak
 
 
+@pytest.mark.parametrize(
+    "shape, descr",
+    [((2**62,), "|S0"), ((0, 2**62), "<f8"), ((2**40, 2**40, 0), "<f8"), ((2**31, 2**31), "|u1")],
+)
+def test_load_npy_refuses_huge_counts_and_sides_even_of_zero_bytes(shape, descr):
+    # numpy would raise MemoryError or an unexplained ValueError for these
+    with pytest.raises(ValueError, match=r"claims shape .* more than the 1,000,000 it may hold"):
+        load_npy(npy_header(shape, descr), 10**6, "x")
+
+
 def test_load_npy_refuses_data_of_the_wrong_length():
     with pytest.raises(ValueError, match=r"claims shape \(10,\) \(80 bytes of data\), but .* 40$"):
         load_npy(npy_header((10,)) + bytes(40), 10_000, "short")
@@ -292,6 +302,14 @@ def test_load_npz_refuses_a_damaged_archive():
     good[at - 40 : at - 30] = bytes(10)
     with pytest.raises(ValueError, match="damaged or unsupported"):
         load_npz(bytes(good), None, 10**6, "m")
+
+
+def test_load_npz_refuses_an_encrypted_member():
+    raw = bytearray(npz({"W.npy": npy(np.zeros(3))}))
+    raw[raw.index(b"PK\x03\x04") + 6] |= 1  # the "encrypted" flag, in both headers
+    raw[raw.index(b"PK\x01\x02") + 8] |= 1
+    with pytest.raises(ValueError, match="damaged or unsupported .npz .*encrypted"):
+        load_npz(bytes(raw), None, 1000, "m")
 
 
 def test_open_npz_reads_members_one_at_a_time_with_their_own_caps():
