@@ -55,7 +55,12 @@ def open_flags(*, follow_links: bool = False) -> int:
 
 
 def read_file(
-    path: str | os.PathLike, max_bytes: int, what: str, *, follow_links: bool = False
+    path: str | os.PathLike,
+    max_bytes: int,
+    what: str,
+    *,
+    follow_links: bool = False,
+    dir_fd: int | None = None,
 ) -> bytes:
     """The bytes of the regular file ``path``, at most ``max_bytes`` of them.
 
@@ -66,6 +71,8 @@ def read_file(
     what : what the file should be, for messages ("a CIFAR-10 batch").
     follow_links : read what a symbolic link points at (still only a regular file)
         instead of refusing the link.
+    dir_fd : an open folder that a relative ``path`` is taken from, as in ``os.open``
+        (POSIX only).
 
     Raises
     ------
@@ -75,16 +82,16 @@ def read_file(
         when opened).
     OSError : it cannot be opened (FileNotFoundError when it does not exist).
     """
-    if not follow_links and os.path.islink(path):  # O_NOFOLLOW, where it exists, closes the race
+    if not follow_links and _is_link(path, dir_fd):  # O_NOFOLLOW, where it is, closes the race
         raise FileRefused(
-            f"{path} is a symbolic link (to {os.readlink(path)}); {what} is read only from a "
-            "regular file: put the file itself there",
-            path, "link", os.lstat(path).st_size,
+            f"{path} is a symbolic link (to {os.readlink(path, dir_fd=dir_fd)}); {what} is read "
+            "only from a regular file: put the file itself there",
+            path, "link", os.lstat(path, dir_fd=dir_fd).st_size,
         )  # fmt: skip
     try:
-        fd = os.open(path, open_flags(follow_links=follow_links))
+        fd = os.open(path, open_flags(follow_links=follow_links), dir_fd=dir_fd)
     except OSError:
-        if not follow_links and os.path.islink(path):  # replaced by a link since the check
+        if not follow_links and _is_link(path, dir_fd):  # replaced by a link since the check
             raise FileRefused(
                 f"{path} is a symbolic link; {what} is read only from a regular file",
                 path, "link", 0,
@@ -122,6 +129,13 @@ def read_file(
             path, "grew", total,
         )  # fmt: skip
     return b"".join(chunks)
+
+
+def _is_link(path: str | os.PathLike, dir_fd: int | None) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(path, dir_fd=dir_fd).st_mode)
+    except OSError:
+        return False  # gone, or unreadable: os.open says which
 
 
 def _npy_header(f: io.BufferedIOBase, what: str) -> tuple[tuple[int, ...], bool, np.dtype]:

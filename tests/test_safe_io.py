@@ -119,6 +119,20 @@ def test_read_file_refuses_a_file_that_grows_while_read(tmp_path, monkeypatch):
         read_file(path, 1000, "a test file")
 
 
+def test_read_file_relative_to_an_open_folder(tmp_path):
+    (tmp_path / "f").write_bytes(b"data")
+    (tmp_path / "link").symlink_to(tmp_path / "f")
+    folder = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert read_file("f", 10, "a test file", dir_fd=folder) == b"data"
+        with pytest.raises(FileRefused, match="link is a symbolic link"):
+            read_file("link", 10, "a test file", dir_fd=folder)
+        with pytest.raises(FileNotFoundError):
+            read_file("gone", 10, "a test file", dir_fd=folder)
+    finally:
+        os.close(folder)
+
+
 def test_read_file_missing_is_an_oserror(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_file(tmp_path / "nope", 10, "a test file")
