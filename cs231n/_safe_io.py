@@ -55,7 +55,12 @@ def open_flags(*, follow_links: bool = False) -> int:
 
 
 def read_file(
-    path: str | os.PathLike, max_bytes: int, what: str, *, follow_links: bool = False
+    path: str | os.PathLike,
+    max_bytes: int,
+    what: str,
+    *,
+    follow_links: bool = False,
+    dir_fd: int | None = None,
 ) -> bytes:
     """The bytes of the regular file ``path``, at most ``max_bytes`` of them.
 
@@ -66,24 +71,27 @@ def read_file(
     what : what the file should be, for messages ("a CIFAR-10 batch").
     follow_links : read what a symbolic link points at (still only a regular file)
         instead of refusing the link.
+    dir_fd : an open folder that a relative ``path`` is taken from, as in ``os.open``
+        (POSIX only).
 
     Raises
     ------
     FileRefused (a ValueError) : ``path`` is a symbolic link, not a regular file (a
         folder, device or named pipe: opening a pipe does not wait for a writer), holds
-        more than ``max_bytes``, or grew while being read.
+        more than ``max_bytes``, or grew while being read (beyond the size it had
+        when opened).
     OSError : it cannot be opened (FileNotFoundError when it does not exist).
     """
-    if not follow_links and os.path.islink(path):  # O_NOFOLLOW, where it exists, closes the race
+    if not follow_links and _is_link(path, dir_fd):  # O_NOFOLLOW, where it is, closes the race
         raise FileRefused(
-            f"{path} is a symbolic link (to {os.readlink(path)}); {what} is read only from a "
-            "regular file: put the file itself there",
-            path, "link", os.lstat(path).st_size,
+            f"{path} is a symbolic link (to {os.readlink(path, dir_fd=dir_fd)}); {what} is read "
+            "only from a regular file: put the file itself there",
+            path, "link", os.lstat(path, dir_fd=dir_fd).st_size,
         )  # fmt: skip
     try:
-        fd = os.open(path, open_flags(follow_links=follow_links))
+        fd = os.open(path, open_flags(follow_links=follow_links), dir_fd=dir_fd)
     except OSError:
-        if not follow_links and os.path.islink(path):  # replaced by a link since the check
+        if not follow_links and _is_link(path, dir_fd):  # replaced by a link since the check
             raise FileRefused(
                 f"{path} is a symbolic link; {what} is read only from a regular file",
                 path, "link", 0,
@@ -103,22 +111,31 @@ def read_file(
                 f"({max_bytes:,}): is it the right file?",
                 path, "too big", info.st_size,
             )  # fmt: skip
+        # Read the stated size and one byte more, to see a file that grows as it is
+        # read (being written, or not a plain file at all, as /proc's are not).
         chunks, total = [], 0
-        while total <= max_bytes:
-            chunk = os.read(fd, min(max_bytes + 1 - total, 1 << 24))
+        while total <= info.st_size:
+            chunk = os.read(fd, info.st_size + 1 - total)
             if not chunk:
                 break
             chunks.append(chunk)
             total += len(chunk)
     finally:
         os.close(fd)
-    if total > max_bytes:
+    if total > info.st_size:
         raise FileRefused(
-            f"{path}: it grew past {max_bytes:,} bytes while being read; {what} may hold no "
-            "more: read it again once nothing writes to it",
+            f"{path}: it grew while being read (from {info.st_size:,} bytes); read it again "
+            "once nothing writes to it",
             path, "grew", total,
         )  # fmt: skip
     return b"".join(chunks)
+
+
+def _is_link(path: str | os.PathLike, dir_fd: int | None) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(path, dir_fd=dir_fd).st_mode)
+    except OSError:
+        return False  # gone, or unreadable: os.open says which
 
 
 def _npy_header(f: io.BufferedIOBase, what: str) -> tuple[tuple[int, ...], bool, np.dtype]:
@@ -160,10 +177,12 @@ def _read_array(
     """The array of the .npy stream ``f`` of ``available`` bytes, its header checked first."""
     shape, fortran_order, dtype = _npy_header(f, what)
     _check_dtype(dtype, dtypes, what)
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes > max_bytes:
+    count = math.prod(shape)
+    nbytes = count * dtype.itemsize
+    # the count and each side too: zero-size items or a zero side make nbytes small
+    if max(nbytes, count, *shape, 0) > max_bytes:
         raise ValueError(
-            f"{what} claims shape {shape} ({nbytes:,} bytes of data), more than the "
+            f"{what} claims shape {shape} ({count:,} items, {nbytes:,} bytes), more than the "
             f"{max_bytes:,} it may hold: refused unread"
         )
     left = available - f.tell()
@@ -171,7 +190,7 @@ def _read_array(
         raise ValueError(
             f"{what} claims shape {shape} ({nbytes} bytes of data), but the file holds {left}"
         )
-    flat = np.empty(math.prod(shape), dtype=dtype)
+    flat = np.empty(count, dtype=dtype)
     view, filled = memoryview(flat).cast("B"), 0
     while filled < nbytes:
         n = f.readinto(view[filled:])
@@ -257,7 +276,15 @@ class Npz:
 def _as_value_error(what: str) -> Iterator[None]:
     try:
         yield
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as error:
+    # RuntimeError: an encrypted member; NotImplementedError: an unknown compression
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        NotImplementedError,
+        RuntimeError,
+        OSError,
+    ) as error:
         raise ValueError(f"{what} is a damaged or unsupported .npz ({error})") from None
 
 

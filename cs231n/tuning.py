@@ -20,7 +20,6 @@ one with the student's own ``Softmax.train`` and gets the same models, only slow
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from collections.abc import Iterator, Sequence
 
@@ -28,7 +27,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import _threads
-from .classifiers.linear_classifier import Softmax, _check_X_y, _short, initial_weights
+from ._validate import check_grid, check_X_y
+from .classifiers.linear_classifier import Softmax, initial_weights
 
 
 def grid_search(
@@ -104,8 +104,8 @@ def grid_search(
     RuntimeWarning
         Naming the (lr, reg) of every configuration that diverged.
     """
-    X_train, y_train = _check_X_y(X_train, y_train, "X_train", "y_train", num_classes)
-    X_val, y_val = _check_X_y(X_val, y_val, "X_val", "y_val", num_classes)
+    X_train, y_train = check_X_y(X_train, y_train, "X_train", "y_train", num_classes)
+    X_val, y_val = check_X_y(X_val, y_val, "X_val", "y_val", num_classes)
     if X_val.shape[1] != X_train.shape[1]:
         raise ValueError(
             f"X_val has {X_val.shape[1]} columns but X_train has {X_train.shape[1]}: "
@@ -123,8 +123,8 @@ def grid_search(
             f"y_val holds label {y_val.max()} but y_train's labels stop at {num_classes - 1}: "
             "the model would have no column for it; check the split"
         )
-    lrs = _check_grid("learning_rates", learning_rates, positive=True)
-    regs = _check_grid("regularization_strengths", regularization_strengths, positive=False)
+    lrs = check_grid("learning_rates", learning_rates, positive=True)
+    regs = check_grid("regularization_strengths", regularization_strengths, positive=False)
     if num_iters < 0 or batch_size < 1 or chunk_size < 1:
         raise ValueError(
             "need num_iters >= 0, batch_size >= 1 and chunk_size >= 1; got "
@@ -169,44 +169,6 @@ def grid_search(
     best = Softmax()
     best.W = best_W
     return results, best
-
-
-def _check_grid(name: str, values: Sequence[float], positive: bool) -> list[float]:
-    """Hyperparameter list as Python floats; TypeError or ValueError naming what is wrong."""
-    if isinstance(values, set | frozenset):
-        raise TypeError(
-            f"{name} is a set, which has no order (the results and the tie-break between "
-            f"equally good models follow the order given): pass a list, e.g. sorted({name})"
-        )
-    if isinstance(values, numbers.Real) and not isinstance(values, bool):
-        values = [values]  # one number: a grid of one
-    elif isinstance(values, np.ndarray) and values.ndim == 1:
-        values = values.tolist()
-    elif isinstance(values, list | tuple | range):
-        values = list(values)
-    else:
-        raise TypeError(
-            f"{name} must be a list of numbers; got {_short(values)} of type "
-            f"{type(values).__name__}"
-            + (" (pass list(...) of it)" if _is_iterator(values) else "")
-        )
-    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, numbers.Real)]
-    if bad:
-        raise TypeError(f"{name} must hold numbers only; got {_short(bad)}")
-    values = [float(v) for v in values]
-    if not values:
-        raise ValueError(f"{name} is empty: give at least one value")
-    if len(set(values)) != len(values):
-        raise ValueError(f"{name} has repeated values {values}: each result key must be unique")
-    bad = [v for v in values if not np.isfinite(v) or (v <= 0 if positive else v < 0)]
-    if bad:
-        rule = "finite and > 0" if positive else "finite and >= 0"
-        raise ValueError(f"{name} must all be {rule}; got {bad}")
-    return values
-
-
-def _is_iterator(value: object) -> bool:
-    return hasattr(value, "__next__")
 
 
 def _train_in_chunks(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import tracemalloc
 import zipfile
@@ -103,6 +104,35 @@ def test_read_file_refuses_an_oversized_file_without_reading_it(tmp_path):
         read_file(exact, 999, "a test file")
 
 
+def test_read_file_refuses_a_file_that_grows_while_read(tmp_path, monkeypatch):
+    path = tmp_path / "growing"
+    path.write_bytes(b"x" * 100)
+    real_fstat = os.fstat
+
+    def fstat_before_the_writer(fd):  # as if 40 more bytes were written after the fstat
+        info = list(real_fstat(fd))
+        info[stat.ST_SIZE] = 60
+        return os.stat_result(info)
+
+    monkeypatch.setattr(os, "fstat", fstat_before_the_writer)
+    with pytest.raises(FileRefused, match=r"growing: it grew while being read \(from 60 bytes"):
+        read_file(path, 1000, "a test file")
+
+
+def test_read_file_relative_to_an_open_folder(tmp_path):
+    (tmp_path / "f").write_bytes(b"data")
+    (tmp_path / "link").symlink_to(tmp_path / "f")
+    folder = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert read_file("f", 10, "a test file", dir_fd=folder) == b"data"
+        with pytest.raises(FileRefused, match="link is a symbolic link"):
+            read_file("link", 10, "a test file", dir_fd=folder)
+        with pytest.raises(FileNotFoundError):
+            read_file("gone", 10, "a test file", dir_fd=folder)
+    finally:
+        os.close(folder)
+
+
 def test_read_file_missing_is_an_oserror(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_file(tmp_path / "nope", 10, "a test file")
@@ -145,6 +175,16 @@ def test_load_npy_refuses_a_header_claiming_a_huge_shape_before_allocating():
     finally:
         tracemalloc.stop()
     assert peak < 1e6, peak
+
+
+@pytest.mark.parametrize(
+    "shape, descr",
+    [((2**62,), "|S0"), ((0, 2**62), "<f8"), ((2**40, 2**40, 0), "<f8"), ((2**31, 2**31), "|u1")],
+)
+def test_load_npy_refuses_huge_counts_and_sides_even_of_zero_bytes(shape, descr):
+    # numpy would raise MemoryError or an unexplained ValueError for these
+    with pytest.raises(ValueError, match=r"claims shape .* more than the 1,000,000 it may hold"):
+        load_npy(npy_header(shape, descr), 10**6, "x")
 
 
 def test_load_npy_refuses_data_of_the_wrong_length():
@@ -276,6 +316,14 @@ def test_load_npz_refuses_a_damaged_archive():
     good[at - 40 : at - 30] = bytes(10)
     with pytest.raises(ValueError, match="damaged or unsupported"):
         load_npz(bytes(good), None, 10**6, "m")
+
+
+def test_load_npz_refuses_an_encrypted_member():
+    raw = bytearray(npz({"W.npy": npy(np.zeros(3))}))
+    raw[raw.index(b"PK\x03\x04") + 6] |= 1  # the "encrypted" flag, in both headers
+    raw[raw.index(b"PK\x01\x02") + 8] |= 1
+    with pytest.raises(ValueError, match="damaged or unsupported .npz .*encrypted"):
+        load_npz(bytes(raw), None, 1000, "m")
 
 
 def test_open_npz_reads_members_one_at_a_time_with_their_own_caps():
