@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         return gradescope(root, args)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
-    print(f"grade: isolation: {sandbox.isolation().detail}", file=sys.stderr)
+    print(f"grade: sandbox: {sandbox.isolation().detail}", file=sys.stderr)
+    print(f"grade: student code runs as {sandbox.user_line()}", file=sys.stderr)
     try:
         return driver.grade_batch(_options(args))
     except driver.GradingError as error:
