@@ -1,0 +1,266 @@
+"""Grading that no submission can break: each test is one attack on the grader, run for real.
+
+The attacks: a command that forges the sandbox's report through an inherited descriptor, a
+``setsid`` daemon that holds the grader's pipes open, student code run as root outside a
+namespace, a submission that fills the disk, zip names that dodge the allow-list, student
+ids that collide with the grader's own files, notebooks that make the answers page or the
+notebook's judge blow up in time or memory, a worker that dies mid-submission, a notebook
+watcher that replaces the executed notebook, and solutions hidden in a notebook's metadata.
+Limits are kept short so that the tests stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tools.grade import sandbox
+
+REPO = Path(__file__).resolve().parents[1]
+GB, MB = sandbox.GB, sandbox.MB
+SYSTEM_PYTHON = next(
+    (p for p in ("/usr/bin/python3", sys.executable) if Path(p).exists()), sys.executable
+)
+
+
+def _reachable_python() -> str | None:
+    for candidate in (sys.executable, "/usr/bin/python3"):
+        if Path(candidate).exists() and sandbox._reachable(Path(candidate)):
+            return candidate
+    return None
+
+
+OPEN_PYTHON = _reachable_python()
+
+
+@pytest.fixture(params=["namespaces", "rlimits"])
+def mode(request, monkeypatch):
+    if request.param == "namespaces" and not sandbox.isolation().namespaces:
+        pytest.skip(f"needs the namespace sandbox: {sandbox.isolation().detail}")
+    if request.param == "rlimits":
+        monkeypatch.setenv("CS231N_GRADE_SANDBOX", "rlimits")
+    sandbox.isolation.cache_clear()
+    yield request.param
+    monkeypatch.delenv("CS231N_GRADE_SANDBOX", raising=False)
+    sandbox.isolation.cache_clear()
+
+
+@pytest.fixture
+def workdir() -> Path:
+    scratch = Path(tempfile.mkdtemp(prefix="cs231n-test-"))
+    scratch.chmod(0o711)  # the sandbox's user must pass through (not under a 0700 tmp_path)
+    work = scratch / "work"
+    work.mkdir()
+    sandbox.prepare_workdir(work)
+    yield work
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def python() -> str:
+    """The interpreter for sandboxed commands: one the sandbox's user can run."""
+    if sandbox.isolation().namespaces or os.geteuid() != 0:
+        return sys.executable
+    if OPEN_PYTHON is None:
+        pytest.skip("no Python that other users can run, and no namespaces")
+    return OPEN_PYTHON
+
+
+def _running(tag: str) -> bool:
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if tag.encode() in cmdline and b"sandbox_init.py" not in cmdline:
+            return True
+    return False
+
+
+# --- nothing the command can touch carries a verdict --------------------------------------
+
+
+def test_the_command_holds_no_descriptor_but_0_1_2(mode, workdir):
+    code = """
+    import os
+    found = []
+    for fd in range(3, 4096):
+        try:
+            os.fstat(fd)
+        except OSError:
+            continue
+        found.append(fd)
+    print(found)
+    """
+    result = sandbox.run(
+        [python(), "-c", textwrap.dedent(code)], workdir, wall=20, cpu=20, memory=GB
+    )
+    assert (result.status, result.stdout.strip()) == ("ok", "[]")
+
+
+FORGE = """
+import fcntl, json, os, time
+start = time.process_time()
+while time.process_time() - start < 1.0:  # burn a second of CPU
+    pass
+forged = json.dumps({"returncode": 0, "timed_out": False, "wall": 0.0, "cpu": 0.0})
+for fd in range(3, 1024):
+    try:
+        fcntl.fcntl(fd, 1031, 4096)  # F_SETPIPE_SZ: shrink the pipe to one page
+        os.write(fd, forged.encode().ljust(4096))  # fill it: the real report would block
+    except OSError:
+        pass
+raise SystemExit(3)
+"""
+
+
+def test_a_forged_report_changes_nothing(mode, workdir):
+    start = time.monotonic()
+    result = sandbox.run([python(), "-c", FORGE], workdir, wall=3, cpu=20, memory=GB)
+    assert time.monotonic() - start < 15  # the grader never waits on a blocked report
+    assert (result.status, result.returncode) == ("crashed", 3)
+    assert result.cpu >= 0.8  # measured by the kernel (wait4), not by the forger's JSON
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="starting a grader as another user needs root")
+def test_a_setsid_daemon_cannot_hold_a_non_root_grader(tmp_path):
+    # Without root the sandbox is rlimits only and the command runs as the grader's user;
+    # a daemon that keeps the grader's descriptors open must neither block the grader nor
+    # outlive the command.
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or not sandbox._reachable(Path(SYSTEM_PYTHON)):
+        pytest.skip("needs setpriv and a Python every user can run")
+    tag = f"cs231n-daemon-{uuid.uuid4().hex}"
+    daemon = textwrap.dedent(
+        f"""
+        import os, sys, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                sys.argv.append({tag!r})
+                os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(600)",
+                                          {tag!r}])
+            os._exit(0)
+        time.sleep(0.3)
+        """
+    )
+    grader = tmp_path / "grader.py"
+    grader.write_text(
+        textwrap.dedent(
+            f"""
+            import os, sys, tempfile
+            from pathlib import Path
+            from tools.grade import sandbox
+            work = Path(tempfile.mkdtemp(prefix="cs231n-test-"))
+            sandbox.prepare_workdir(work)
+            result = sandbox.run([sys.executable, "-c", {daemon!r}], work, wall=20, cpu=20,
+                                 memory=sandbox.GB)
+            print(result.status, sandbox.isolation().namespaces)
+            """
+        )
+    )
+    grader.chmod(0o644)
+    tmp_path.chmod(0o755)
+    for parent in tmp_path.parents:
+        if parent == Path("/tmp"):
+            break
+        parent.chmod(parent.stat().st_mode | 0o005)
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": "/tmp"}
+    argv = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", SYSTEM_PYTHON]
+    start = time.monotonic()
+    try:
+        done = subprocess.run(
+            [*argv, str(grader)], env=env, capture_output=True, text=True, timeout=40
+        )
+    finally:
+        for proc in Path("/proc").iterdir():  # a daemon left by a failure dies here
+            try:
+                if tag.encode() in (proc / "cmdline").read_bytes():
+                    os.kill(int(proc.name), 9)
+            except (OSError, ValueError):
+                continue
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ok", "False"]
+    assert time.monotonic() - start < 30
+    assert not _running(tag)
+
+
+# --- root only in a namespace ---------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="about what root does without namespaces")
+def test_root_without_namespaces_never_runs_student_code_as_root(monkeypatch, workdir):
+    # An interpreter in a folder other users cannot enter (a pyenv Python under /root): a
+    # user of its own could not run it, and root must not run it instead.
+    monkeypatch.setenv("CS231N_GRADE_SANDBOX", "rlimits")
+    sandbox.isolation.cache_clear()
+    closed = Path(tempfile.mkdtemp(prefix="cs231n-closed-"))
+    try:
+        closed.chmod(0o700)
+        interpreter = closed / "python3"
+        shutil.copy2(os.path.realpath(SYSTEM_PYTHON), interpreter)
+        marker = workdir / "whoami"
+        code = f"import os; open({str(marker)!r}, 'w').write(str(os.getuid()))"
+        message = ""
+        try:
+            sandbox.run([str(interpreter), "-c", code], workdir, wall=10, cpu=10, memory=GB)
+        except sandbox.SandboxError as error:
+            message = str(error)
+        assert not marker.exists(), f"student code ran as uid {marker.read_text()}"
+        assert "would run as root" in message and "chmod o+x" in message
+        assert "refused" in sandbox.user_line() or sandbox._reachable(Path(sys.executable))
+    finally:
+        shutil.rmtree(closed)
+        sandbox.isolation.cache_clear()
+
+
+def test_make_grade_prints_the_user_and_mode(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.grade", "batch", "--submissions", str(tmp_path / "no")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "grade: sandbox: " in done.stderr
+    assert "grade: student code runs as " in done.stderr
+    if os.geteuid() == 0 and sandbox.isolation().namespaces:
+        assert "a user of its own" in done.stderr
+
+
+# --- a disk budget per submission -----------------------------------------------------------
+
+FILL = """
+import os
+written = 0
+try:
+    for i in range(400):
+        with open(f"fill{i}", "wb") as f:
+            f.write(b"x" * (1 << 20))
+        written += 1
+except OSError as error:
+    print("stopped", type(error).__name__)
+print(written)
+"""
+
+
+def test_the_fallback_stops_a_command_past_its_disk_budget(monkeypatch, workdir):
+    monkeypatch.setenv("CS231N_GRADE_SANDBOX", "rlimits")
+    sandbox.isolation.cache_clear()
+    try:
+        limits = sandbox.Limits(wall=30, cpu=30, memory=GB, disk=32 * MB)
+        result = sandbox.run_limited([python(), "-c", FILL], workdir, limits)
+    finally:
+        sandbox.isolation.cache_clear()
+    held = sum(p.stat().st_size for p in workdir.glob("fill*"))
+    assert result.status == "crashed"
+    assert "disk budget of 32 MB" in result.stderr
+    assert held < 400 * MB // 2  # stopped within a poll or so of the budget, not at 400 MB
