@@ -264,3 +264,35 @@ def test_the_fallback_stops_a_command_past_its_disk_budget(monkeypatch, workdir)
     assert result.status == "crashed"
     assert "disk budget of 32 MB" in result.stderr
     assert held < 400 * MB // 2  # stopped within a poll or so of the budget, not at 400 MB
+
+
+# --- zip names are normalised before the allow-list and the duplicate check ----------------
+
+TUNING = "cs231n/tuning.py"
+
+
+def _zip(path: Path, entries: list[tuple[str, bytes]]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in entries:
+            zf.writestr(zipfile.ZipInfo(name), data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "other", ["cs231n/./tuning.py", "cs231n//tuning.py", "./cs231n/tuning.py", "CS231N/Tuning.py"]
+)
+def test_a_second_spelling_of_one_file_is_refused(tmp_path, other):
+    from tools.grade import unpack
+
+    archive = _zip(tmp_path / "s.zip", [(TUNING, b"first = 1\n"), (other, b"second = 2\n")])
+    with pytest.raises(unpack.InvalidSubmission, match="one file once their names"):
+        unpack.unpack(archive, {TUNING})
+
+
+def test_a_name_spelled_oddly_is_still_the_file_it_names(tmp_path):
+    from tools.grade import unpack
+
+    archive = _zip(tmp_path / "s.zip", [(".//cs231n/./tuning.py", b"x = 1\n")])
+    assert unpack.unpack(archive, {TUNING}).files == {TUNING: b"x = 1\n"}
