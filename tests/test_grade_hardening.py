@@ -296,3 +296,70 @@ def test_a_name_spelled_oddly_is_still_the_file_it_names(tmp_path):
 
     archive = _zip(tmp_path / "s.zip", [(".//cs231n/./tuning.py", b"x = 1\n")])
     assert unpack.unpack(archive, {TUNING}).files == {TUNING: b"x = 1\n"}
+
+
+# --- the release strips metadata and attachments; the leak check reads the whole JSON -------
+
+
+def _reference_with_hidden_solution(dest: Path) -> tuple[Path, str]:
+    """A copy of this checkout whose notebook hides a solution line in metadata and in an
+    attachment; returns the copy and that line."""
+    import base64
+    import json
+
+    from tools.release import build
+
+    for rel, file in build.select_files(REPO, git=(REPO / ".git").exists()).items():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(file.data)
+    for rel in ("tools/release/student",):
+        shutil.copytree(REPO / rel, dest / rel, dirs_exist_ok=True)
+    path = dest / "notebooks" / "softmax.ipynb"
+    nb = json.loads(path.read_text())
+    solution = next(c for c in nb["cells"] if "solution" in c["metadata"].get("tags", []))
+    source = "".join(solution["source"])
+    line = max((ln.strip() for ln in source.splitlines() if not ln.strip().startswith("#")), key=len)
+    solution["metadata"]["backup"] = {"code": source}
+    nb["metadata"]["grader_notes"] = line
+    markdown = next(c for c in nb["cells"] if c["cell_type"] == "markdown")
+    markdown["attachments"] = {
+        "answer.txt": {"text/plain": base64.b64encode(line.encode()).decode()}
+    }
+    path.write_text(json.dumps(nb, indent=1))
+    return dest, line
+
+
+def test_the_release_ships_no_metadata_or_attachment_of_the_reference(tmp_path):
+    import json
+
+    from tools.release import build
+
+    src, line = _reference_with_hidden_solution(tmp_path / "src")
+    edition = build.build_edition(src, git=False)
+    shipped = edition["notebooks/softmax.ipynb"].data.decode()
+    assert line not in shipped
+    nb = json.loads(shipped)
+    assert set(nb["metadata"]) <= {"kernelspec", "language_info"}
+    assert all(set(c.get("metadata", {})) <= {"tags"} for c in nb["cells"])
+    assert not any("attachments" in c for c in nb["cells"])
+
+
+def test_the_leak_check_reads_metadata_and_attachments(tmp_path):
+    import json
+
+    from tools.release import leaks
+
+    src, line = _reference_with_hidden_solution(tmp_path / "src")
+    data = (src / "notebooks" / "softmax.ipynb").read_bytes()
+    nb = json.loads(data)
+    for cell in nb["cells"]:  # the solution's own cell no longer holds it in its source
+        if "solution" in cell["metadata"].get("tags", []):
+            cell["source"] = "# TODO: stubbed\nraise NotImplementedError"
+    nb["metadata"].pop("grader_notes")
+    only_metadata = json.dumps(nb).encode()
+    assert leaks.find_leaks({line}, {"nb.ipynb": only_metadata})
+    for cell in nb["cells"]:
+        cell["metadata"].pop("backup", None)
+    only_attachment = json.dumps(nb).encode()
+    assert leaks.find_leaks({line}, {"nb.ipynb": only_attachment})
