@@ -319,7 +319,9 @@ def _reference_with_hidden_solution(dest: Path) -> tuple[Path, str]:
     nb = json.loads(path.read_text())
     solution = next(c for c in nb["cells"] if "solution" in c["metadata"].get("tags", []))
     source = "".join(solution["source"])
-    line = max((ln.strip() for ln in source.splitlines() if not ln.strip().startswith("#")), key=len)
+    line = max(
+        (ln.strip() for ln in source.splitlines() if not ln.strip().startswith("#")), key=len
+    )
     solution["metadata"]["backup"] = {"code": source}
     nb["metadata"]["grader_notes"] = line
     markdown = next(c for c in nb["cells"] if c["cell_type"] == "markdown")
