@@ -365,3 +365,181 @@ def test_the_leak_check_reads_metadata_and_attachments(tmp_path):
         cell["metadata"].pop("backup", None)
     only_attachment = json.dumps(nb).encode()
     assert leaks.find_leaks({line}, {"nb.ipynb": only_attachment})
+
+
+# --- one submission never costs another its grade ------------------------------------------
+#
+# A batch of honest zips beside hostile ones, graded with a small stand-in for the hidden
+# tests (this module: load_rubric, grade_code, grade_notebook) and the real answers page.
+# The stand-in's code test runs one sandboxed command; the hostile zips kill the grading
+# process, fill the disk, or carry a notebook built to make the answers page blow up.
+
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import signal  # noqa: E402
+import zipfile  # noqa: E402
+
+from tools.grade import driver  # noqa: E402
+from tools.grade import notebook as nbgrade  # noqa: E402
+from tools.grade.hidden import TestResult  # noqa: E402
+
+SOFTMAX = "cs231n/classifiers/softmax.py"
+NOTEBOOK = "notebooks/softmax.ipynb"
+
+
+@dataclasses.dataclass
+class Item:
+    name: str
+    points: float
+    visibility: str = "visible"
+    public_check: bool = True
+
+
+RUBRIC = [Item("code", 1.0), Item("notebook", 1.0)]
+
+
+def load_rubric() -> list[Item]:
+    return RUBRIC
+
+
+def grade_code(workdir: Path, run) -> list[TestResult]:
+    text = (workdir / SOFTMAX).read_text()
+    if "KILL_THE_GRADER" in text:  # stands for a worker the kernel's OOM killer ended
+        os.kill(os.getpid(), signal.SIGKILL)
+    fill = "for i in range(1000):\n    open(f'fill{i}', 'wb').write(b'x' * (1 << 20))"
+    result = run([sys.executable, "-c", fill if "FILL_THE_DISK" in text else "pass"], 30.0)
+    score = 1.0 if result.status == "ok" else 0.0
+    return [TestResult("code", score, 1.0, result.stderr[-300:], "visible", result.status, "")]
+
+
+def grade_notebook(workdir: Path, run) -> TestResult:
+    return TestResult("notebook", 1.0, 1.0, "", "visible", "ok", "")
+
+
+answers_markdown = nbgrade.answers_markdown
+
+
+@pytest.fixture(scope="module")
+def edition(tmp_path_factory) -> Path:
+    return driver.build_edition(tmp_path_factory.mktemp("edition") / "student")
+
+
+def _submission(path: Path, edition: Path, marker: str = "", notebook: bytes | None = None):
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(SOFTMAX, (edition / SOFTMAX).read_text() + f"\n# {marker}\n")
+        zf.writestr(
+            NOTEBOOK, notebook if notebook is not None else (edition / NOTEBOOK).read_bytes()
+        )
+    return path
+
+
+def _hostile_notebook(lines: int, answers: int) -> bytes:
+    question = {"cell_type": "markdown", "metadata": {}, "source": "why?\n" * lines}
+    answer = {"cell_type": "markdown", "metadata": {"tags": ["answer"]}, "source": "because"}
+    nb = {
+        "cells": [question] + [dict(answer, id=f"a{i}") for i in range(answers)],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    nb["cells"][0]["id"] = "q"
+    return json.dumps(nb).encode()
+
+
+def test_the_answers_page_is_linear_and_capped(tmp_path):
+    # The question above every answer used to be copied whole: 3,000 answers under a
+    # 20,000-line question made a page of 300 MB, in the grader's own process.
+    path = tmp_path / "nb.ipynb"
+    path.write_bytes(_hostile_notebook(lines=20_000, answers=3_000))
+    start = time.monotonic()
+    page = nbgrade.answers_markdown(path)
+    assert time.monotonic() - start < 60
+    assert len(page) <= 1.1 * (1 << 20)
+    assert "because" in page and "why?" in page
+
+
+def test_reading_a_notebook_runs_under_limits_of_its_own(tmp_path, monkeypatch):
+    from tools.grade import contained
+
+    # Millions of tiny JSON objects: small on disk, large once parsed.
+    path = tmp_path / "nb.ipynb"
+    path.write_bytes(b'{"nbformat": 4, "metadata": {}, "cells": [' + b"{}," * 3_000_000 + b"{}]}")
+    tight = dataclasses.replace(contained.JUDGE_LIMITS, memory=300 * MB, cpu=20, wall=40)
+    monkeypatch.setattr(contained, "JUDGE_LIMITS", tight)
+    monkeypatch.setattr(contained.run_judge, "__defaults__", (tight,))
+    with pytest.raises((contained.JudgeFailed, ValueError)) as caught:
+        nbgrade.answers_markdown(path)
+    if isinstance(caught.value, contained.JudgeFailed):
+        assert caught.value.status in ("memory", "timeout", "crashed")
+
+
+@pytest.fixture(scope="module")
+def hostile_batch(tmp_path_factory, edition):
+    tmp = tmp_path_factory.mktemp("hostile")
+    subs, out, scratch = tmp / "submissions", tmp / "grading", tmp / "scratch"
+    subs.mkdir()
+    scratch.mkdir()
+    scratch.chmod(0o711)
+    for name in ("alice", "bob"):
+        _submission(subs / f"{name}.zip", edition)
+    _submission(subs / "killer.zip", edition, "KILL_THE_GRADER")
+    _submission(subs / "filler.zip", edition, "FILL_THE_DISK")
+    _submission(subs / "grades.csv.zip", edition)
+    _submission(subs / "similarity.csv.zip", edition)
+    _submission(subs / "pager.zip", edition, notebook=_hostile_notebook(20_000, 3_000))
+    options = driver.Options(
+        submissions=subs,
+        out=out,
+        jobs=2,
+        cpu=20.0,
+        memory=2 * GB,
+        max_wall=20.0,
+        disk=96 * MB,
+        code_tests=__name__,
+        notebook_tests=__name__,
+        progress=False,
+    )
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(scratch)  # every scratch folder of the batch lands here
+    try:
+        code = driver.grade_batch(options, edition=edition)
+    finally:
+        tempfile.tempdir = saved
+    with (out / "grades.csv").open() as handle:
+        import csv
+
+        rows = {r["student"]: r for r in csv.DictReader(handle)}
+    return {"code": code, "rows": rows, "out": out, "subs": subs, "scratch": scratch}
+
+
+def test_every_row_is_written_beside_a_dying_worker(hostile_batch):
+    rows = hostile_batch["rows"]
+    names = sorted(p.name[: -len(".zip")] for p in hostile_batch["subs"].glob("*.zip"))
+    assert hostile_batch["code"] == 0 and sorted(rows) == names
+    assert rows["killer"]["status"] == "crashed"
+    results = driver.student_dir(hostile_batch["out"], "killer") / "results.json"
+    assert json.loads(results.read_text())["extra_data"]["status"] == "crashed"
+
+
+def test_honest_rows_score_as_they_would_alone(hostile_batch):
+    for name in ("alice", "bob", "grades.csv", "similarity.csv", "pager"):
+        row = hostile_batch["rows"][name]
+        assert (row["status"], row["total"]) == ("ok", "2"), name
+
+
+def test_filling_the_disk_fails_only_that_submission(hostile_batch):
+    row = hostile_batch["rows"]["filler"]
+    assert row["status"] == "crashed" and row["code"] == "0"
+    assert hostile_batch["rows"]["alice"]["status"] == "ok"
+
+
+def test_student_ids_cannot_name_the_graders_files(hostile_batch):
+    out = hostile_batch["out"]
+    assert (out / "grades.csv").is_file() and (out / "similarity.csv").is_file()
+    for name in ("grades.csv", "similarity.csv"):
+        assert (driver.student_dir(out, name) / "results.json").is_file()
+    assert sorted(p.name for p in out.iterdir()) == ["grades.csv", "similarity.csv", "students"]
+
+
+def test_no_scratch_folder_is_left_behind(hostile_batch):
+    assert list(hostile_batch["scratch"].iterdir()) == []

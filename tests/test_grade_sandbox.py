@@ -55,8 +55,10 @@ def workdir() -> Path:
 
 def python() -> str:
     """An interpreter the sandbox's user can run: the venv's, else a system one as root."""
-    if sandbox.isolation().namespaces or os.geteuid() != 0 or sandbox._reachable(
-        Path(sys.executable)
+    if (
+        sandbox.isolation().namespaces
+        or os.geteuid() != 0
+        or sandbox._reachable(Path(sys.executable))
     ):
         return sys.executable
     if OPEN_PYTHON is None:

@@ -57,6 +57,7 @@ GB = 1 << 30
 MB = 1 << 20
 OUTPUT_LIMIT = 64 * 1024  # characters of stdout/stderr kept in a RunResult (the tail)
 CGROUP_V1 = Path("/sys/fs/cgroup")
+CGROUP_TAG = ""  # set per submission process, so the batch can remove what a dead one left
 
 # Messages a process prints when an allocation fails under RLIMIT_AS (Python, numpy, libc,
 # C++), or when the cgroup's OOM killer ended it.
@@ -205,7 +206,7 @@ def _cgroup_probe() -> bool:
 
 
 def _make_cgroups(limits: Limits) -> list[Path]:
-    name = f"cs231n-grade-{uuid.uuid4().hex}"
+    name = f"cs231n-grade-{CGROUP_TAG}{uuid.uuid4().hex}"
     memory, pids = CGROUP_V1 / "memory" / name, CGROUP_V1 / "pids" / name
     try:
         memory.mkdir()
