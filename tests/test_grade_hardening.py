@@ -487,6 +487,7 @@ def hostile_batch(tmp_path_factory, edition):
     _submission(subs / "grades.csv.zip", edition)
     _submission(subs / "similarity.csv.zip", edition)
     _submission(subs / "pager.zip", edition, notebook=_hostile_notebook(20_000, 3_000))
+    budget = {f.name for f in dataclasses.fields(driver.Options)} & {"disk"}
     options = driver.Options(
         submissions=subs,
         out=out,
@@ -494,7 +495,7 @@ def hostile_batch(tmp_path_factory, edition):
         cpu=20.0,
         memory=2 * GB,
         max_wall=20.0,
-        disk=96 * MB,
+        **dict.fromkeys(budget, 96 * MB),
         code_tests=__name__,
         notebook_tests=__name__,
         progress=False,
