@@ -544,3 +544,66 @@ def test_student_ids_cannot_name_the_graders_files(hostile_batch):
 
 def test_no_scratch_folder_is_left_behind(hostile_batch):
     assert list(hostile_batch["scratch"].iterdir()) == []
+
+
+# --- the executed notebook comes back from where the student's code cannot reach ----------
+
+WATCHER = r"""
+import json, os, time
+work = os.path.abspath("..")  # the kernel runs in notebooks/
+forged_inodes = set()
+end = time.time() + 90
+while time.time() < end:
+    names = os.listdir(work)
+    source = next((n for n in names if n.endswith(".ipynb") and "in" in n), None)
+    for name in names:
+        path = os.path.join(work, name)
+        if not (name.endswith(".ipynb") and "out" in name) or source is None:
+            continue
+        try:
+            if os.stat(path).st_ino in forged_inodes:
+                continue
+            nb = json.load(open(os.path.join(work, source)))
+            count = 0
+            for cell in nb["cells"]:
+                if cell["cell_type"] == "code" and "".join(cell["source"]).strip():
+                    count += 1
+                    cell["execution_count"], cell["outputs"] = count, []
+            with open(path + ".tmp", "w") as f:
+                json.dump(nb, f)
+            forged_inodes.add(os.stat(path + ".tmp").st_ino)
+            os.replace(path + ".tmp", path)
+        except (OSError, ValueError):
+            pass
+    time.sleep(0.001)
+"""
+
+
+def test_a_watcher_cannot_replace_the_executed_notebook(edition, tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    scratch = Path(tempfile.mkdtemp(prefix="cs231n-test-"))
+    scratch.chmod(0o711)
+    try:
+        work = driver.scratch_copy(edition, {}, scratch / "notebook")
+        start_watcher = (
+            "import subprocess, sys\n"
+            f"subprocess.Popen([sys.executable, '-c', {WATCHER!r}], start_new_session=True)"
+        )
+        cells = [
+            new_code_cell(start_watcher),
+            new_code_cell("raise NotImplementedError"),
+            new_code_cell("x = 1"),
+        ]
+        (work / NOTEBOOK).write_text(nbformat.writes(new_notebook(cells=cells)))
+        sandbox.prepare_workdir(work)
+        options = driver.Options(
+            submissions=tmp_path, out=tmp_path / "out", cpu=60, memory=4 * GB, progress=False
+        )
+        run = driver._bound_run(work, options, {}, "notebook")
+        result = nbgrade.grade_notebook(work, run)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert result.score == pytest.approx(result.max_score / 3), result.output
+    assert "raised NotImplementedError" in result.output

@@ -179,13 +179,14 @@ def _bound_run(workdir: Path, options: Options, timing: dict, phase: str) -> Cal
     Adds each command's CPU and wall seconds to ``timing[phase]``.
     """
 
-    def run(argv: list[str], wall: float) -> sandbox.RunResult:
+    def run(argv: list[str], wall: float, **extra) -> sandbox.RunResult:
+        # ``extra``: sandbox.run_limited's keywords (a kernel run's kernel, its folders)
         if options.max_wall is not None:
             wall = min(wall, options.max_wall)
         cpu = options.notebook_cpu if phase == "notebook" else options.cpu
         disk = options.disk if options.disk_counted else None
         limits = sandbox.Limits(wall=wall, cpu=cpu, memory=options.memory, disk=disk)
-        result = sandbox.run_limited(argv, workdir, limits)
+        result = sandbox.run_limited(argv, workdir, limits, **extra)
         spent = timing.setdefault(phase, {"cpu": 0.0, "wall": 0.0, "runs": 0})
         spent["cpu"] += result.cpu
         spent["wall"] += result.wall

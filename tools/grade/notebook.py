@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from . import child, contained, judge
@@ -117,18 +119,21 @@ def grade_notebook(workdir: Path, run, short: bool = False) -> TestResult:
         return result(0.0, f"Not run: {error}.")
     except contained.JudgeFailed as failed:
         return result(0.0, f"Not run: {failed}.", failed.status)
-    folder = _Folder(Path(workdir))
-    try:
-        folder.write(CHILD_NAME, CHILD_SOURCE.read_bytes())
-        folder.write(child.NOTEBOOK_IN, sent)
-        folder.remove(child.NOTEBOOK_OUT)
-        wall = SHORT_WALL if short else NOTEBOOK_WALL
-        timeout = str(int(min(CELL_TIMEOUT, wall)))
-        argv = [sys.executable, "-I", str(Path(workdir) / CHILD_NAME), "notebook", timeout]
-        outcome = run(argv, wall)
-        data = folder.read(child.NOTEBOOK_OUT, MAX_NOTEBOOK_BYTES)
-    finally:
-        folder.close()
+    wall = SHORT_WALL if short else NOTEBOOK_WALL
+    timeout = str(int(min(CELL_TIMEOUT, wall)))
+    if "kernel" in _parameters(run):
+        outcome, data = _run_attached(Path(workdir), run, sent, wall, timeout)
+    else:  # a runner that cannot start a kernel apart: the client shares its sandbox
+        folder = _Folder(Path(workdir))
+        try:
+            folder.write(CHILD_NAME, CHILD_SOURCE.read_bytes())
+            folder.write(child.NOTEBOOK_IN, sent)
+            folder.remove(child.NOTEBOOK_OUT)
+            argv = [sys.executable, "-I", str(Path(workdir) / CHILD_NAME), "notebook", timeout]
+            outcome = run(argv, wall)
+            data = folder.read(child.NOTEBOOK_OUT, MAX_NOTEBOOK_BYTES)
+        finally:
+            folder.close()
     status = outcome.status
     if data is None:
         why = {"timeout": "it ran out of time", "memory": "it ran out of memory"}
@@ -153,6 +158,48 @@ def grade_notebook(workdir: Path, run, short: bool = False) -> TestResult:
         return result(1.0, f"All {total} code cells ran, top to bottom in a fresh kernel.", status)
     hint = f"{stopped[0].upper()}{stopped[1:]}: restart the kernel, run all cells and fix it."
     return result(clean / total, f"{clean} of {total} code cells ran; {stopped}.", status, hint)
+
+
+def _parameters(function) -> set[str]:
+    import inspect
+
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return {"kernel"}
+    return {p.name for p in parameters}
+
+
+def _run_attached(workdir: Path, run, sent: bytes, wall: float, timeout: str):
+    """Run the notebook with the kernel as the student and its client as a user apart.
+
+    The client's folder sits beside the scratch folder, out of the kernel's reach; the
+    executed notebook is read from it once ``run`` returned, with every process dead.
+    """
+    trusted = Path(tempfile.mkdtemp(prefix="cs231n-client-", dir=workdir.parent))
+    try:
+        shutil.copyfile(CHILD_SOURCE, trusted / CHILD_NAME)
+        (trusted / "in.ipynb").write_bytes(sent)
+        argv = [sys.executable, "-I", str(trusted / CHILD_NAME), "attach", str(trusted), timeout]
+        kernel = [sys.executable, "-m", "ipykernel_launcher"]
+        outcome = run(
+            argv,
+            wall,
+            kernel=kernel,
+            kernel_cwd=workdir / "notebooks",
+            trusted=trusted,
+            env={"CS231N_DATASET": "fashion-mnist", "MPLBACKEND": "Agg"},
+        )
+        folder = _Folder(trusted)
+        try:
+            data = folder.read("out.ipynb", MAX_NOTEBOOK_BYTES)
+        finally:
+            folder.close()
+        return outcome, data
+    finally:
+        shutil.rmtree(trusted, ignore_errors=True)
 
 
 # --- the answers page ---------------------------------------------------------------------------

@@ -353,10 +353,28 @@ def run(
     return run_limited(argv, Path(workdir), limits, env=env)
 
 
+CLIENT_UID_OFFSET = 1_000_000  # the client of a kernel run: the student's uid plus this
+
+
 def run_limited(
-    argv: list[str], workdir: Path, limits: Limits, *, env: dict | None = None
+    argv: list[str],
+    workdir: Path,
+    limits: Limits,
+    *,
+    env: dict | None = None,
+    kernel: list[str] | None = None,
+    kernel_cwd: Path | None = None,
+    trusted: Path | None = None,
 ) -> RunResult:
-    """:func:`run` with a full :class:`Limits`."""
+    """:func:`run` with a full :class:`Limits`.
+
+    With ``kernel`` (a Jupyter kernel's argv, less ``-f FILE``): the sandbox first starts
+    that kernel as the student's user in ``kernel_cwd``, then runs ``argv``, the kernel's
+    client, as a user of its own (where root) with its home in ``trusted``, a folder of
+    the caller's that the kernel's user cannot reach. The client finds the connection in
+    ``trusted/kernel.json`` (with the kernel's ``pid``) and writes what it hands back into
+    ``trusted``: code in the kernel cannot touch it. Both die when the client exits.
+    """
     workdir = workdir.resolve()
     if not Path(argv[0]).is_absolute():
         raise ValueError(f"sandbox: argv[0] must be an absolute path, got {argv[0]!r}")
@@ -387,6 +405,10 @@ def run_limited(
             "cgroups": [str(c) for c in cgroups],
             "uid": uid,
         }
+        if kernel is not None:
+            if trusted is None:
+                raise ValueError("sandbox: a kernel run needs a trusted folder for its client")
+            config["kernel"] = _kernel_config(kernel, kernel_cwd or workdir, trusted, uid)
         prefix = _unshare_argv() if iso.namespaces else []
         setpriv = shutil.which("setpriv")
         if setpriv:  # the sandbox dies with the grader (unshare ignores SIGTERM and SIGINT)
@@ -418,6 +440,30 @@ def run_limited(
     report["wall"] = wall
     report["cpu"] = usage.ru_utime + usage.ru_stime
     return _classify(report, stdout, stderr, limits, memory_hit)
+
+
+def _kernel_config(kernel: list[str], cwd: Path, trusted: Path, uid: int | None) -> dict:
+    trusted = trusted.resolve()
+    client = None if uid is None else uid + CLIENT_UID_OFFSET
+    if client is not None:
+        for path in [trusted, *trusted.rglob("*")]:
+            os.chown(path, client, client, follow_symlinks=False)
+        trusted.chmod(0o700)
+    home = str(trusted)
+    return {
+        "argv": [str(a) for a in kernel],
+        "cwd": str(Path(cwd).resolve()),
+        "outdir": home,
+        "client_uid": client,
+        "client_env": {
+            "HOME": home,
+            "JUPYTER_RUNTIME_DIR": home + "/runtime",
+            "JUPYTER_DATA_DIR": home + "/data",
+            "JUPYTER_CONFIG_DIR": home + "/config",
+            "IPYTHONDIR": home + "/ipython",
+            "MPLCONFIGDIR": home + "/matplotlib",
+        },
+    }
 
 
 def _wait(process: subprocess.Popen, deadline: float) -> resource.struct_rusage:

@@ -125,10 +125,13 @@ def build_root(config: dict) -> str:
         _mount(f"/dev/{name}", target, None, MS_BIND)
     os.makedirs(root + "/proc", exist_ok=True)
     _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    workdir = config["workdir"]
-    os.makedirs(root + workdir, exist_ok=True)
-    _mount(workdir, root + workdir, None, MS_BIND)
-    _mount(None, root + workdir, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
+    for writable in [
+        config["workdir"],
+        *([config["kernel"]["outdir"]] if config.get("kernel") else []),
+    ]:
+        os.makedirs(root + writable, exist_ok=True)
+        _mount(writable, root + writable, None, MS_BIND)
+        _mount(None, root + writable, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV)
     _mount(None, root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID)
     return root
 
@@ -147,17 +150,28 @@ def _limit(config: dict) -> None:
         resource.setrlimit(which, (value, hard))
 
 
-def _exec_command(config: dict, root: str | None) -> None:
-    """In the forked child: enter the sandbox, drop privileges, exec the command."""
+def _exec_command(
+    config: dict,
+    root: str | None,
+    argv: list[str] | None = None,
+    uid: int | None = -1,
+    cwd: str | None = None,
+    env: dict | None = None,
+) -> None:
+    """In the forked child: enter the sandbox, drop privileges, exec the command.
+
+    ``argv``, ``uid``, ``cwd`` and ``env`` default to the config's command.
+    """
+    argv = argv or config["argv"]
+    uid = config["uid"] if uid == -1 else uid
     try:
         os.setpgid(0, 0)
         if root is not None:
             os.chroot(root)
-        os.chdir(config["workdir"])
+        os.chdir(cwd or config["workdir"])
         _limit(config)
-        if config["uid"] is not None:
+        if uid is not None:
             os.setgroups([])
-            uid = config["uid"]
             os.setresgid(uid, uid, uid)
             os.setresuid(uid, uid, uid)  # drops every capability too
         if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0):
@@ -172,10 +186,63 @@ def _exec_command(config: dict, root: str | None) -> None:
         # Only stdin, stdout and stderr cross into the command: the status pipe and any
         # other descriptor stay this process's.
         os.closerange(3, max(3, resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1 << 16))
-        os.execve(config["argv"][0], config["argv"], config["env"])
+        os.execve(argv[0], argv, env or config["env"])
     except BaseException as error:  # noqa: BLE001 - report anything, then die
-        os.write(2, f"sandbox: cannot start {config['argv'][0]}: {error}\n".encode())
+        os.write(2, f"sandbox: cannot start {argv[0]}: {error}\n".encode())
         os._exit(127)
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _write_private(path: str, data: bytes, uid: int | None) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        if uid is not None:
+            os.fchown(f.fileno(), uid, uid)
+
+
+def _start_kernel(config: dict, root: str | None) -> int:
+    """Start the Jupyter kernel as the student's user; give its client the connection.
+
+    The kernel runs the student's cells; the command (the client) runs as a user of its
+    own and writes the executed notebook into ``outdir``, which the kernel's user cannot
+    reach. Both learn the connection from files this process writes.
+    """
+    kernel = config["kernel"]
+    names = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+    info = dict(zip(names, _free_ports(len(names)), strict=True))
+    info.update(
+        ip="127.0.0.1",
+        key=os.urandom(16).hex(),
+        transport="tcp",
+        signature_scheme="hmac-sha256",
+        kernel_name="python3",
+    )
+    student = config["uid"]
+    connection = os.path.join(config["workdir"], ".grade-kernel.json")
+    try:
+        os.unlink(connection)
+    except FileNotFoundError:
+        pass
+    _write_private(connection, json.dumps(info).encode(), student)
+    pid = os.fork()
+    if pid == 0:
+        argv = [*kernel["argv"], "-f", connection]
+        _exec_command(config, root, argv=argv, uid=student, cwd=kernel["cwd"])
+    info["pid"] = pid
+    client = os.path.join(kernel["outdir"], "kernel.json")
+    _write_private(client, json.dumps(info).encode(), kernel["client_uid"])
+    return pid
 
 
 def _kill_user(uid: int) -> None:
@@ -261,8 +328,14 @@ def main(config: dict) -> int:
     else:  # orphans of the command come to this process, which kills them at the end
         _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     config["init_pid"] = os.getpid()
+    kernel = config.get("kernel")
+    if kernel:
+        _start_kernel(config, root)
     pid = os.fork()
     if pid == 0:
+        if kernel:  # the client: a user of its own, its own home, in the folder it writes
+            env = {**config["env"], **kernel["client_env"]}
+            _exec_command(config, root, uid=kernel["client_uid"], cwd=kernel["outdir"], env=env)
         _exec_command(config, root)
     deadline = start + config["wall"]
     returncode = None
