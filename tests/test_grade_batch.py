@@ -459,7 +459,7 @@ def test_regrade_one_student_rewrites_only_its_row(batch, tmp_path):
     assert (
         len(changed) == 1
         and changed[0][1].startswith("stubs,")
-        and changed[0][1].endswith(",5,5,ok")
+        and changed[0][1].endswith(",5,5,ok,")
     )
 
 

@@ -607,3 +607,8 @@ def test_a_watcher_cannot_replace_the_executed_notebook(edition, tmp_path):
         shutil.rmtree(scratch, ignore_errors=True)
     assert result.score == pytest.approx(result.max_score / 3), result.output
     assert "raised NotImplementedError" in result.output
+
+
+def test_blank_written_answers_are_flagged_in_grades_csv(hostile_batch):
+    # The stand-in edition's notebook is the student edition: its three answers are blank.
+    assert hostile_batch["rows"]["alice"]["blank_answers"] == "3 of 3"

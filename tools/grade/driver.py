@@ -305,7 +305,21 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
         _write_atomic(
             student_dir(options.out, student) / "blocks.json", json.dumps(blocks, indent=1)
         )
-    return {"student": student, "points": points, "status": status, "timing": timing}
+    return {
+        "student": student,
+        "points": points,
+        "status": status,
+        "timing": timing,
+        "blank_answers": _blank_answers(answers),
+    }
+
+
+def _blank_answers(page: str) -> str:
+    """``"2 of 3"`` written answers left blank, from the answers page ('' if unknown)."""
+    from .judge import blank_answers
+
+    found = blank_answers(page)
+    return f"{found[0]} of {found[1]}" if found else ""
 
 
 def _parameters(function: Callable) -> set[str]:
@@ -755,6 +769,7 @@ def _read_grades(path: Path, rubric: list) -> dict[str, dict]:
                 "student": r["student"],
                 "points": {i: float(r[i] or 0) for i in items},
                 "status": r["status"],
+                "blank_answers": r.get("blank_answers") or "",
             }
             for r in reader
         }
@@ -770,14 +785,22 @@ def _write_grades(path: Path, rubric: list, rows: dict[str, dict], manual) -> No
             print(f"grade: MANUAL names {who!r}, who has no submission", file=sys.stderr)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", *items, *manual_items, "total", "max", "status"])
+    writer.writerow(["student", *items, *manual_items, "total", "max", "status", "blank_answers"])
     for student in sorted(rows):
         row = rows[student]
         auto = [row["points"].get(i, 0.0) for i in items]
         extra = [manual_points.get(student, {}).get(i, 0.0) for i in manual_items]
         total = sum(auto) + sum(extra)
         writer.writerow(
-            [student, *map(fmt, auto), *map(fmt, extra), fmt(total), fmt(maximum), row["status"]]
+            [
+                student,
+                *map(fmt, auto),
+                *map(fmt, extra),
+                fmt(total),
+                fmt(maximum),
+                row["status"],
+                row.get("blank_answers", ""),
+            ]
         )
     _write_atomic(path, buffer.getvalue())
 

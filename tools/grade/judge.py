@@ -130,7 +130,17 @@ def answers_page(cells: list[dict]) -> tuple[str, dict]:
     if not answers and not code:
         parts += ["*No answer or solution cells were found in this notebook.*", ""]
     summary = {"answers": answers, "blank_answers": blank, "code_answers": code}
+    parts.insert(2, f"Blank written answers: {blank} of {answers}.\n")
     return "\n".join(parts), summary
+
+
+BLANK_LINE = re.compile(r"^Blank written answers: (\d+) of (\d+)\.$", re.MULTILINE)
+
+
+def blank_answers(page: str) -> tuple[int, int] | None:
+    """(blank, answers) from a page :func:`answers_page` wrote (its first such line)."""
+    found = BLANK_LINE.search(page[:4096])
+    return (int(found[1]), int(found[2])) if found else None
 
 
 def _counted(cell: dict) -> bool:

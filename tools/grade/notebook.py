@@ -11,11 +11,19 @@ The notebook run is the one the student submitted: :func:`tools.grade.hidden.gra
 reads it before any of the student's code runs (code run by the code tests could
 otherwise rewrite it into a notebook that trivially runs clean).
 
-Trust: the executed notebook comes back from the same sandbox that ran the student's
-cells, so a cell that sets out to forge it can; this process checks what it can (the
-cells and their sources are those it sent, counts are those of a run top to bottom) and
-never runs anything from it. The code items (tools.grade.hidden) do not have this
-weakness: their verdicts rest on arrays judged here.
+Trust: everything that reads the notebook (clearing it, the answers page, judging the
+executed notebook) runs in :mod:`tools.grade.judge`, in sandboxes of their own, never in
+the grader's process. With the driver's runner (as root) the sandbox starts the kernel
+as the student's user and nbclient, its client, as a user apart whose folder the kernel
+cannot reach: a cell that starts a watcher to replace the executed notebook cannot, and
+the notebook is read only once every process of the run is dead. What stays the
+student's: the kernel itself, so code in a cell can still change how later cells report
+(it is the student's interpreter); the verdicts of the code items (tools.grade.hidden)
+rest on arrays judged by the grader and have no such weakness.
+
+Budget: :data:`NOTEBOOK_CPU` seconds of CPU (five times the reference's run, a floor of
+120 s), :data:`NOTEBOOK_WALL` seconds of wall clock for the whole run and for any one
+cell; a submission whose code tests ran out of time gets :data:`SHORT_WALL`.
 
 :func:`answers_markdown` gathers the written answers (the markdown cells tagged
 ``answer`` in the reference, with the question above each) and the code the student
