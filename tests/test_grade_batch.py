@@ -331,7 +331,14 @@ def test_every_zip_gets_a_row_and_exit_0(batch):
     assert sorted(batch["rows"]) == zips
     with (batch["out"] / "grades.csv").open() as handle:
         header = handle.readline().strip().split(",")
-    assert header == ["student", *(i.name for i in RUBRIC), "total", "max", "status"]
+    assert header == [
+        "student",
+        *(i.name for i in RUBRIC),
+        "total",
+        "max",
+        "status",
+        "blank_answers",
+    ]
 
 
 def test_correct_answers_get_full_marks(batch):

@@ -124,8 +124,9 @@ raise SystemExit(3)
 
 def test_a_forged_report_changes_nothing(mode, workdir):
     start = time.monotonic()
-    result = sandbox.run([python(), "-c", FORGE], workdir, wall=3, cpu=20, memory=GB)
-    assert time.monotonic() - start < 15  # the grader never waits on a blocked report
+    result = sandbox.run([python(), "-c", FORGE], workdir, wall=15, cpu=20, memory=GB)
+    # A blocked report would hold the grader until its own clock (wall + 30 s) ran out.
+    assert time.monotonic() - start < 40
     assert (result.status, result.returncode) == ("crashed", 3)
     assert result.cpu >= 0.8  # measured by the kernel (wait4), not by the forger's JSON
 
@@ -612,3 +613,28 @@ def test_a_watcher_cannot_replace_the_executed_notebook(edition, tmp_path):
 def test_blank_written_answers_are_flagged_in_grades_csv(hostile_batch):
     # The stand-in edition's notebook is the student edition: its three answers are blank.
     assert hostile_batch["rows"]["alice"]["blank_answers"] == "3 of 3"
+
+
+def test_the_notebook_runs_only_up_to_the_optional_heading(edition, tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    scratch = Path(tempfile.mkdtemp(prefix="cs231n-test-"))
+    scratch.chmod(0o711)
+    try:
+        work = driver.scratch_copy(edition, {}, scratch / "notebook")
+        cells = [
+            new_code_cell("x = 1"),
+            new_markdown_cell("## Optional: going further"),
+            new_code_cell("while True:\n    pass"),  # never graded, so never run
+        ]
+        (work / NOTEBOOK).write_text(nbformat.writes(new_notebook(cells=cells)))
+        sandbox.prepare_workdir(work)
+        options = driver.Options(submissions=tmp_path, out=tmp_path / "out", progress=False)
+        start = time.monotonic()
+        result = nbgrade.grade_notebook(work, driver._bound_run(work, options, {}, "notebook"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert (result.status, result.score) == ("ok", result.max_score), result.output
+    assert "All 1 code cells ran" in result.output
+    assert time.monotonic() - start < 120

@@ -10,8 +10,9 @@ Every step here is linear in its input and every output is capped.
 
 Modes, each reading and writing files in the current folder:
 
-``prepare``  ``submitted.ipynb`` -> ``sent.ipynb`` (outputs and execution counts cleared:
-             the notebook the kernel runs), ``answers.md`` (the TAs' page) and
+``prepare``  ``submitted.ipynb`` -> ``sent.ipynb`` (outputs and execution counts cleared,
+             and cut before the "Optional: going further" heading, which nothing graded
+             follows: the notebook the kernel runs), ``answers.md`` (the TAs' page) and
              ``summary.json`` (answer cells, blank ones, code cells).
 ``verdict``  ``sent.ipynb`` + ``ran.ipynb`` -> ``verdict.json``: the code cells that ran
              cleanly before the first failure, and that failure named by the heading above
@@ -36,6 +37,7 @@ SOLUTION_TAG = "solution"
 ANSWER_BLANK = "**Your answer:** *fill this in*"
 _YOUR_ANSWER = re.compile(r"^\s*\*\*Your answer:\*\*")
 _TODO = re.compile(r"^\s*#\s*TODO:")
+_OPTIONAL = re.compile(r"^\s{0,3}#{1,6}\s*Optional\b", re.IGNORECASE | re.MULTILINE)
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
@@ -221,6 +223,17 @@ def main(argv: list[str]) -> int:
                 ) from None
             cells = _cells(nb, "the notebook")
             page, summary = answers_page(cells)
+            optional = next(
+                (
+                    index
+                    for index, cell in enumerate(cells)
+                    if cell.get("cell_type") == "markdown" and _OPTIONAL.search(_source(cell))
+                ),
+                None,
+            )
+            if optional is not None:  # the required path only: nothing graded follows
+                summary["optional_cells_skipped"] = len(cells) - optional
+                del nb.cells[optional:]
             for cell in nb.cells:
                 if cell.get("cell_type") == "code":
                     cell.outputs = []
