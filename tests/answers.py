@@ -902,7 +902,8 @@ ANSWERS: list[Answer] = [
     Answer(
         "predict_equals_row_max",
         PREDICT,
-        "        s = X @ W\n        y_pred = np.argmax(s == s.max(axis=1, keepdims=True), axis=1)\n",
+        "        s = X @ W\n"
+        "        y_pred = np.argmax(s == s.max(axis=1, keepdims=True), axis=1)\n",
         True,
     ),
     Answer(
