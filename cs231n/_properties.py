@@ -30,6 +30,17 @@ def _fail(said: str, hint: str, summary: str) -> Failed:
     return Failed(f"{said}: {hint}", summary)
 
 
+def judge_unchanged(function: str, name: str, before: np.ndarray, after: np.ndarray) -> None:
+    """The caller's argument ``name`` must be as it was before the call."""
+    if not np.array_equal(after, before):
+        raise Failed(
+            f"{function} changed its argument {name} in place: leave the caller's data as "
+            f"it was; `a = {name}` is a second name for {name}, not a copy, so `a *= ...`, "
+            f"`a[...] = ...` or a shuffle of a change {name} too: work on new arrays",
+            f"the call changed the caller's {name}",
+        )
+
+
 # --- 1. known best class: predict -----------------------------------------------------------
 
 

@@ -99,9 +99,10 @@ def _sample_call(mods: types.SimpleNamespace, fn: str, a: dict) -> dict:
             model.W = np.zeros((a["X"].shape[1], int(a["y"].max()) + 1), a["X"].dtype)
         if not tag:
             np.random.seed(int(a["np_seed"]))  # noqa: NPY002 - the global state is tested
+        X, y = a["X"].copy(), a["y"].copy()
         model.train(
-            a["X"].copy(),
-            a["y"].copy(),
+            X,
+            y,
             learning_rate=1e-3,
             reg=0.0,
             num_iters=int(a["num_iters"]),
@@ -110,6 +111,7 @@ def _sample_call(mods: types.SimpleNamespace, fn: str, a: dict) -> dict:
         )
         if not tag:
             out["np_draws"] = np.random.random_sample(3)  # noqa: NPY002
+            out["X_after"], out["y_after"] = X, y  # which train must leave as they were
         out["X_batches" + tag] = np.stack([np.asarray(b) for b in model.X_batches])
         out["y_batches" + tag] = np.stack([np.asarray(b) for b in model.y_batches])
     return out

@@ -58,7 +58,7 @@ REPORTED_ERRORS = frozenset(
 OUTPUT_NAMES = {
     "loss": {"loss", "dW", "W_after"},
     "predict": {"y_pred"},
-    "sample": {"np_draws"}
+    "sample": {"np_draws", "X_after", "y_after"}
     | {f"{p}_batches{t}" for p in "Xy" for t in ("", "_again", "_other", "_preset")},
     "update": {"W"},
     "grid": {"W_all", "bar_n", "W_solo"},
