@@ -319,9 +319,9 @@ def _check_train() -> str:
     for X_batch, y_batch in model32.batches:
         props.batch_indices(X32, y32, X_batch, y_batch, batch_size)
     _check_update(model32)
-    return (
-        "minibatches of batch_size rows with their labels, drawn uniformly with the seeded "
-        "rng; the update steps down the gradient by learning_rate"
+    return (  # the notebook's stored output shows this line: keep it as it is
+        "minibatches of batch_size rows with their labels, drawn with the seeded rng; "
+        "the update steps down the gradient by learning_rate"
     )
 
 

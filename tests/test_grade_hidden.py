@@ -13,7 +13,7 @@ What is held here:
 - the notebook is re-executed with its stored outputs cleared, and the answers page.
 
 The catalogue runs in rounds, one answer per block in each tree, each answer judged on
-the items of its own block, so 90 answers take about 20 gradings.
+the items of its own block, so 112 answers take about 27 gradings.
 """
 
 from __future__ import annotations
@@ -488,7 +488,7 @@ def test_folder_reads_no_symlink_or_fifo_and_writes_fresh_files(tmp_path: Path) 
     os.symlink(outside, work / "link")
     os.mkfifo(work / "fifo")
     (work / "plain").write_bytes(b"data")
-    folder = runner._Folder(work)
+    folder = runner.Folder(work)
     try:
         assert folder.read("link", 100) is None
         assert folder.read("fifo", 100) is None

@@ -35,7 +35,8 @@ from tools.release import notebook as nbsteps
 
 from . import child
 from .rubric import NOTEBOOK_ITEM, TestResult, load_rubric
-from .runner import CHILD_NAME, CHILD_SOURCE, MAX_NOTEBOOK_BYTES, NOTEBOOK, _Folder
+from .runner import CHILD_NAME, CHILD_SOURCE, MAX_NOTEBOOK_BYTES, NOTEBOOK
+from .runner import Folder as _Folder
 from .runner import read_notebook_bytes as submitted_notebook
 
 CELL_TIMEOUT = 600  # seconds for one cell (the grid search is the longest)

@@ -65,7 +65,7 @@ OUTPUT_NAMES = {
 }
 
 
-class _Folder:
+class Folder:
     """The scratch folder, used through a directory descriptor: no symlink is followed."""
 
     def __init__(self, path: Path) -> None:
@@ -161,7 +161,7 @@ def run_calls(
     """
     queue = list(batch)
     outcomes: dict[str, Outcome] = {}
-    folder = _Folder(Path(workdir))
+    folder = Folder(Path(workdir))
     spent, cpu, runs = 0.0, 0.0, 0
     suspects: set[tuple[str, str]] = set()  # (kind, fn) of calls whose process died
     try:
@@ -247,7 +247,7 @@ def read_notebook_bytes(workdir: Path) -> bytes:
     finally:
         os.close(top)
     try:
-        data = _Folder.read_at(folder, "softmax.ipynb", MAX_NOTEBOOK_BYTES)
+        data = Folder.read_at(folder, "softmax.ipynb", MAX_NOTEBOOK_BYTES)
     finally:
         os.close(folder)
     if data is None:
