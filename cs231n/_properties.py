@@ -479,28 +479,3 @@ def judge_bar(n: float, K: int, num_iters: int) -> None:
             f"expected {K * num_iters}: advance it by K once per step (bar.update)",
             "the progress bar did not advance by K per step",
         )
-
-
-def misconfigurations(configs: list[tuple[float, float]], lr: float, reg: float, B: int):
-    """(lr, reg) that Softmax.train would need to give a model trained with a typical
-    mistake, and the hint that names it."""
-    found = []
-    for lr_j in sorted({c[0] for c in configs} - {lr}):
-        found.append((lr_j, reg, f"it trained with learning rate {lr_j:g}, another model's: "
-                      "each model's C columns step with its own learning rate"))  # fmt: skip
-    if reg:
-        hint = "it trained as if reg were 0: add each model's own 2 * reg * W to its gradient"
-        found.append((lr, 0.0, hint))
-    for reg_j in sorted({c[1] for c in configs} - {reg, 0.0}):
-        hint = f"it trained with reg {reg_j:g}, another model's: each model has its own reg"
-        found.append((lr, reg_j, hint))
-    if reg:
-        rule = "the gradient of reg * sum(W**2) is 2 * reg * W"
-        found.append((lr, reg / 2, f"the reg term of the gradient is half: {rule}"))
-        found.append((lr, 2 * reg, f"the reg term of the gradient is doubled: {rule}"))
-    # Scaling the data term by B is the same step as lr * B with reg / B.
-    hint = f"the gradient is batch_size = {B} times too big: average it over the minibatch"
-    found.append((lr * B, reg / B, hint))
-    hint = f"the gradient is batch_size = {B} times too small: divide by batch_size only once"
-    found.append((lr / B, reg * B, hint))
-    return found
