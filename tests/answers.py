@@ -31,7 +31,7 @@ VECTORIZED = (SOFTMAX, "softmax_loss_vectorized", 0)
 SAMPLE = (LINEAR, "LinearClassifier.train", 0)
 UPDATE = (LINEAR, "LinearClassifier.train", 1)
 PREDICT = (LINEAR, "LinearClassifier.predict", 0)
-TOGETHER = (TUNING, "_train_together", 0)
+TOGETHER = (TUNING, "train_together", 0)
 
 # The self-check that judges each block.
 CHECK_OF = {
@@ -114,6 +114,16 @@ NAIVE_OUTER = """\
 """
 
 _NAIVE_WRONG = [
+    (
+        "naive_abs_max_shift",
+        _edit(NAIVE_BY_CLASS, "scores -= np.max(scores)", "scores -= np.max(np.abs(scores))"),
+        "shifts by the largest absolute score: rows whose scores all sit near -1000 underflow",
+    ),
+    (
+        "naive_mean_shift",
+        _edit(NAIVE_BY_CLASS, "scores -= np.max(scores)", "scores -= np.mean(scores)"),
+        "shifts by the row's mean: a best score 1000 above the rest still overflows np.exp",
+    ),
     (
         "naive_no_shift",
         _edit(NAIVE_BY_CLASS, "        scores -= np.max(scores)\n", ""),
@@ -257,6 +267,31 @@ VECTORIZED_ONE_HOT = """\
 """
 
 _VECTORIZED_WRONG = [
+    (
+        "vec_abs_max_shift",
+        _edit(
+            VECTORIZED_LOG_SOFTMAX,
+            "f = f - np.max(f, axis=1, keepdims=True)",
+            "f = f - np.max(np.abs(f), axis=1, keepdims=True)",
+        ),
+        "shifts each row by its largest absolute score: rows near -1000 underflow to 0",
+    ),
+    (
+        "vec_first_column_shift",
+        _edit(
+            VECTORIZED_LOG_SOFTMAX, "f = f - np.max(f, axis=1, keepdims=True)", "f = f - f[:, :1]"
+        ),
+        "shifts each row by its first score: a best score 1000 above it overflows np.exp",
+    ),
+    (
+        "vec_true_class_shift",
+        _edit(
+            VECTORIZED_LOG_SOFTMAX,
+            "f = f - np.max(f, axis=1, keepdims=True)",
+            "f = f - f[np.arange(N), y][:, None]",
+        ),
+        "shifts each row by its true class's score: overflows when that class scores far below",
+    ),
     (
         "vec_global_max",
         _edit(
@@ -449,7 +484,37 @@ SAMPLE_TAKE = """\
             y_batch = np.take(y, rows)
 """
 
+# Right answers that draw from rng in other ways than the TODO's rng.choice.
+SAMPLE_FLOOR = """\
+            idx = (rng.random(batch_size) * num_train).astype(int)
+            X_batch, y_batch = X[idx], y[idx]
+"""
+
+SAMPLE_SORTED = """\
+            idx = np.sort(rng.choice(num_train, batch_size, replace=True))
+            X_batch = X[idx]
+            y_batch = y[idx]
+"""
+
 _SAMPLE_WRONG = [
+    (
+        "sample_rounded_ends_half",
+        """\
+            idx = np.round(rng.random(batch_size) * (num_train - 1)).astype(int)
+            X_batch = X[idx]
+            y_batch = y[idx]
+""",
+        "rounds uniform floats to indices: the first and last rows come half as often",
+    ),
+    (
+        "sample_generator_per_seed_and_iteration",
+        """\
+            idx = np.random.default_rng(1000 * seed + it).choice(num_train, batch_size)
+            X_batch = X[idx]
+            y_batch = y[idx]
+""",
+        "a new generator per iteration from seed and it: not the draws of train's rng",
+    ),
     (
         "sample_global_seeded_once",
         """\
@@ -624,6 +689,26 @@ _UPDATE_WRONG = [
 
 _PREDICT_WRONG = [
     (
+        "predict_rounded_scores",
+        "        y_pred = np.argmax(np.round(X.dot(W)), axis=1)\n",
+        "rounds the scores before argmax: near-ties become ties",
+    ),
+    (
+        "predict_int_scores",
+        "        y_pred = np.argmax((X @ W).astype(int), axis=1)\n",
+        "truncates the scores to integers before argmax",
+    ),
+    (
+        "predict_two_decimals",
+        "        y_pred = np.argmax(np.round(X @ W, 2), axis=1)\n",
+        "rounds the scores to two decimals before argmax",
+    ),
+    (
+        "predict_float16",
+        "        y_pred = np.argmax((X @ W).astype(np.float16), axis=1)\n",
+        "compares the scores in float16: near-ties at 1000 collapse",
+    ),
+    (
         "predict_axis_0",
         "        y_pred = np.argmax(X.dot(W), axis=0)\n",
         "argmax over the examples",
@@ -678,7 +763,7 @@ _PREDICT_WRONG = [
     ),
 ]
 
-# --- tuning._train_together (optional) ------------------------------------------------------
+# --- tuning.train_together (optional) -------------------------------------------------------
 
 # A right answer unlike the reference: per-model hyperparameters as (K, 1) columns of a
 # (D, K, C) view of W_all.
@@ -806,6 +891,43 @@ ANSWERS: list[Answer] = [
     Answer("sample_integers", SAMPLE, SAMPLE_INTEGERS, True),
     Answer("sample_choice_default", SAMPLE, SAMPLE_CHOICE_DEFAULT, True),
     Answer("sample_take", SAMPLE, SAMPLE_TAKE, True),
+    Answer("sample_floor_of_uniform", SAMPLE, SAMPLE_FLOOR, True),
+    Answer("sample_sorted_indices", SAMPLE, SAMPLE_SORTED, True),
+    Answer(
+        "update_subtract_out",
+        UPDATE,
+        "            np.subtract(self.W, learning_rate * grad, out=self.W)\n",
+        True,
+    ),
+    Answer(
+        "predict_equals_row_max",
+        PREDICT,
+        "        s = X @ W\n"
+        "        y_pred = np.argmax(s == s.max(axis=1, keepdims=True), axis=1)\n",
+        True,
+    ),
+    Answer(
+        "predict_shifted_softmax",
+        PREDICT,
+        "        s = X @ W\n"
+        "        p = np.exp(s - s.max(axis=1, keepdims=True))\n"
+        "        y_pred = np.argmax(p / p.sum(axis=1, keepdims=True), axis=1)\n",
+        True,
+    ),
+    Answer(
+        "vec_logaddexp",
+        VECTORIZED,
+        _edit(
+            _edit(
+                VECTORIZED_LOG_SOFTMAX,
+                "    f = f - np.max(f, axis=1, keepdims=True)\n",
+                "",
+            ),
+            "np.log(np.sum(np.exp(f), axis=1, keepdims=True))",
+            "np.logaddexp.reduce(f, axis=1, keepdims=True)",
+        ),
+        True,
+    ),
     Answer(
         "update_reassign", UPDATE, "            self.W = self.W - learning_rate * grad\n", True
     ),

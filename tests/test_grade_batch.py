@@ -33,7 +33,7 @@ import pytest
 
 from tools.grade import __main__ as grade_main
 from tools.grade import driver, sandbox, similarity, unpack
-from tools.grade.hidden import TestResult
+from tools.grade.rubric import TestResult
 from tools.release import pysource
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ namespaces = pytest.mark.skipif(
 )
 
 
-# --- a stand-in for tools.grade.hidden / tools.grade.notebook --------------------------
+# --- a stand-in for tools.grade.judging / tools.grade.notebook -------------------------
 
 
 @dataclass
@@ -295,7 +295,8 @@ dW = dW / n + 2 * reg * W
         cpu=20.0,
         memory=2 * sandbox.GB,
         max_wall=10.0,
-        code_tests=__name__,
+        grade_code=grade_code,
+        load_rubric=load_rubric,
         notebook_tests=__name__,
         progress=False,
     )

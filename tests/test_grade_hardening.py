@@ -382,7 +382,7 @@ import zipfile  # noqa: E402
 
 from tools.grade import driver  # noqa: E402
 from tools.grade import notebook as nbgrade  # noqa: E402
-from tools.grade.hidden import TestResult  # noqa: E402
+from tools.grade.rubric import TestResult  # noqa: E402
 
 SOFTMAX = "cs231n/classifiers/softmax.py"
 NOTEBOOK = "notebooks/softmax.ipynb"
@@ -497,7 +497,8 @@ def hostile_batch(tmp_path_factory, edition):
         memory=2 * GB,
         max_wall=20.0,
         **dict.fromkeys(budget, 96 * MB),
-        code_tests=__name__,
+        grade_code=grade_code,
+        load_rubric=load_rubric,
         notebook_tests=__name__,
         progress=False,
     )

@@ -1,4 +1,5 @@
-"""The hidden tests (tools/grade/hidden.py), the notebook re-execution and the answers page.
+"""The hidden tests (tools/grade: cases, oracle, runner, judging), the notebook re-execution
+and the answers page.
 
 What is held here:
 - the reference gets full marks and the untouched student edition 0 for code, graded in
@@ -12,7 +13,7 @@ What is held here:
 - the notebook is re-executed with its stored outputs cleared, and the answers page.
 
 The catalogue runs in rounds, one answer per block in each tree, each answer judged on
-the items of its own block, so 90 answers take about 20 gradings.
+the items of its own block, so 112 answers take about 27 gradings.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ from answers import (  # the shared catalogue of student answers
 )
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from cs231n import _properties as props
 from cs231n.gradient_check import eval_numerical_gradient
-from tools.grade import child, hidden, sandbox
+from tools.grade import cases, child, judging, oracle, rubric, runner, sandbox
 from tools.grade import notebook as nbgrade
 from tools.release import build
 from tools.release import notebook as nbsteps
@@ -139,24 +141,34 @@ def plain(workdir: Path):
     return run
 
 
-def scores(results: list[hidden.TestResult]) -> dict[str, float]:
+def scores(results: list[rubric.TestResult]) -> dict[str, float]:
     return {r.name: r.score for r in results}
+
+
+def cases_passed(result: rubric.TestResult) -> tuple[int, int]:
+    """(passed, run) from an item's output, "N of M hidden cases passed." (an ungraded
+    item earns 0 points either way)."""
+    passed, run = result.output.split(" hidden cases passed")[0].split(" of ")
+    return int(passed), int(run)
 
 
 # --- the rubric -------------------------------------------------------------------------------
 
 
 def test_rubric_items_have_cases_and_points() -> None:
-    rubric = hidden.load_rubric()
-    names = [i.name for i in rubric]
-    assert names[-1] == hidden.NOTEBOOK_ITEM
-    assert set(names[:-1]) == set(hidden._cases()), "every code item needs hidden cases"
-    assert all(i.points > 0 for i in rubric)
-    assert {i.visibility for i in rubric if i.name != "notebook"} == {"after_published"}
+    items = rubric.load_rubric()
+    names = [i.name for i in items]
+    assert names[-1] == rubric.NOTEBOOK_ITEM
+    assert set(names[:-1]) == set(judging.item_cases()), "every code item needs hidden cases"
+    assert all(i.points > 0 for i in items if i.graded)
+    ungraded = [i for i in items if not i.graded]
+    assert [i.name for i in ungraded] == ["grid_search"] and ungraded[0].points == 0
+    assert "not graded" in ungraded[0].description.lower()
+    assert {i.visibility for i in items if i.name != "notebook"} == {"after_published"}
     from cs231n.checks import CHECKS
 
-    assert all(i.check in CHECKS for i in rubric if i.check is not None)
-    assert rubric[-1].public_check and rubric[-1].visibility == "visible"
+    assert all(i.check in CHECKS for i in items if i.check is not None)
+    assert items[-1].public_check and items[-1].visibility == "visible"
 
 
 @pytest.mark.parametrize(
@@ -181,19 +193,19 @@ def test_a_bad_rubric_is_refused_by_name(tmp_path: Path, text: str, problem: str
     path = tmp_path / "rubric.json"
     path.write_text(text)
     with pytest.raises(ValueError, match=problem):
-        hidden.load_rubric(path)
+        rubric.load_rubric(path)
 
 
 def test_hidden_inputs_differ_from_the_public_checks() -> None:
     from cs231n import checks
 
     W, X, y = checks._problem()
-    for call in hidden.calls().values():
+    for call in cases.calls().values():
         if call.kind == "loss":
             assert call.inputs["W"].shape != W.shape or not np.allclose(call.inputs["W"], W)
-    dtypes = {c.inputs["W"].dtype for c in hidden.calls().values() if c.kind == "loss"}
+    dtypes = {c.inputs["W"].dtype for c in cases.calls().values() if c.kind == "loss"}
     assert dtypes == {np.dtype(np.float32), np.dtype(np.float64)}
-    regs = {float(c.inputs["reg"]) for c in hidden.calls().values() if c.kind == "loss"}
+    regs = {float(c.inputs["reg"]) for c in cases.calls().values() if c.kind == "loss"}
     assert checks._REG not in regs and len(regs) >= 4
 
 
@@ -214,25 +226,25 @@ def test_hidden_tests_are_not_in_the_student_edition(trees, tmp_path: Path) -> N
 def test_oracle_at_zero_weights_is_log_C_with_closed_form_gradient() -> None:
     rng = np.random.default_rng(3)
     X, y = rng.standard_normal((7, 4)), np.array([0, 1, 2, 4, 4, 1, 0])
-    loss, dW = hidden.oracle_loss({"W": np.zeros((4, 5)), "X": X, "y": y, "reg": np.array(0.3)})
+    loss, dW = oracle.oracle_loss({"W": np.zeros((4, 5)), "X": X, "y": y, "reg": np.array(0.3)})
     assert loss == pytest.approx(np.log(5), rel=1e-15)
     Y = np.eye(5)[y]
     np.testing.assert_allclose(dW, X.T @ (np.full((7, 5), 0.2) - Y) / 7, rtol=1e-13)
 
 
 def test_oracle_gradient_matches_a_numerical_one_and_survives_huge_scores() -> None:
-    inputs = hidden.calls()["naive_L1"].inputs
-    _, dW = hidden.oracle_loss(inputs)
+    inputs = cases.calls()["naive_L1"].inputs
+    _, dW = oracle.oracle_loss(inputs)
 
     def f(W: np.ndarray) -> float:
-        return hidden.oracle_loss({**inputs, "W": W})[0]
+        return oracle.oracle_loss({**inputs, "W": W})[0]
 
     numerical = eval_numerical_gradient(f, inputs["W"].copy(), verbose=False)
-    assert hidden._column_error(dW, numerical) < 1e-8
+    assert props.column_errors(dW, numerical).max() < 1e-8
     for key in ("naive_S1", "naive_S2", "vectorized_F2"):
-        loss, dW = hidden.oracle_loss(hidden.calls()[key].inputs)
+        loss, dW = oracle.oracle_loss(cases.calls()[key].inputs)
         assert np.isfinite(loss) and np.all(np.isfinite(dW))
-    assert hidden.oracle_loss(hidden.calls()["naive_S2"].inputs)[0] > 900  # true class far below
+    assert oracle.oracle_loss(cases.calls()["naive_S2"].inputs)[0] > 900  # true class far below
 
 
 # --- reference, student edition, catalogue ----------------------------------------------------
@@ -240,15 +252,15 @@ def test_oracle_gradient_matches_a_numerical_one_and_survives_huge_scores() -> N
 
 def test_reference_gets_full_marks_in_the_sandbox(trees, tmp_path: Path) -> None:
     work = scratch(trees, "reference", tmp_path / "work")
-    results = hidden.grade_code(work, sandboxed(work))
-    assert [r.name for r in results] == [i.name for i in hidden.code_items()]
+    results = judging.grade_code(work, sandboxed(work))
+    assert [r.name for r in results] == [i.name for i in rubric.code_items()]
     for r in results:
         assert (r.score, r.status) == (r.max_score, "ok"), r.output
 
 
 def test_untouched_student_edition_gets_zero_for_code(trees, tmp_path: Path) -> None:
     work = scratch(trees, "student", tmp_path / "work")
-    results = hidden.grade_code(work, sandboxed(work))
+    results = judging.grade_code(work, sandboxed(work))
     assert all(r.score == 0 and r.status == "ok" for r in results), scores(results)
     assert "NotImplementedError" in results[0].output
 
@@ -269,15 +281,18 @@ def test_catalogue_right_answers_full_marks_wrong_ones_lose_points(trees, tmp_pa
     for answer in answers:
         apply(work, answer)
     items = [name for a in answers for name in OWNED[tuple(a.key)]]
-    got = {r.name: r for r in hidden.grade_code(work, plain(work), items)}
+    got = {r.name: r for r in judging.grade_code(work, plain(work), items)}
     for answer in answers:
         owned = [got[name] for name in OWNED[tuple(answer.key)]]
-        earned, most = sum(r.score for r in owned), sum(r.max_score for r in owned)
+        earned, most = (sum(n) for n in zip(*map(cases_passed, owned), strict=True))
         detail = "; ".join(f"{r.name} {r.score}/{r.max_score}: {r.output}" for r in owned)
         if answer.correct:
-            assert earned == most, f"right answer {answer.id} lost points: {detail}"
+            assert earned == most, f"right answer {answer.id} failed cases: {detail}"
+            assert all(r.score == r.max_score for r in owned), detail
         else:
             assert earned < most, f"wrong answer {answer.id} ({answer.mistake}) lost nothing"
+            graded = [r for r in owned if r.max_score > 0]
+            assert not graded or sum(r.score for r in graded) < sum(r.max_score for r in graded)
         # ok, or memory when the answer itself ran out of memory (a wrong one may build
         # an N x N matrix on the 100,000-example case); never a crash or a hang
         assert all(
@@ -342,7 +357,7 @@ def wrong_vectorized_scores(trees, tmp_path_factory) -> dict[str, float]:
     """Scores of the reference with a global-max vectorized loss: what forgeries must match."""
     work = scratch(trees, "reference", tmp_path_factory.mktemp("wrong") / "work")
     _global_max(work)
-    return scores(hidden.grade_code(work, plain(work)))
+    return scores(judging.grade_code(work, plain(work)))
 
 
 def _global_max(work: Path) -> None:
@@ -355,11 +370,12 @@ def _global_max(work: Path) -> None:
 def test_patched_numpy_math_and_checks_change_no_verdict(
     trees, tmp_path, wrong_vectorized_scores
 ) -> None:
-    assert wrong_vectorized_scores["vectorized_stability"] == 0  # the mistake is seen
+    # the mistake is seen: in every case where rows' scores lie 1000s apart
+    assert wrong_vectorized_scores["vectorized_stability"] == 2.5
     work = scratch(trees, "reference", tmp_path / "work")
     _global_max(work)
     _with_module_code(work, FORGE_CHECKS)
-    assert scores(hidden.grade_code(work, sandboxed(work))) == wrong_vectorized_scores
+    assert scores(judging.grade_code(work, sandboxed(work))) == wrong_vectorized_scores
 
 
 def test_forged_output_files_and_symlinks_change_no_verdict(trees, tmp_path: Path) -> None:
@@ -368,15 +384,15 @@ def test_forged_output_files_and_symlinks_change_no_verdict(trees, tmp_path: Pat
     work = scratch(trees, "student", tmp_path / "work")
     _with_module_code(work, FORGE_OUTPUTS)
     # Planted before grading: the grader must replace, not write through, these links.
-    for name in (hidden.CHILD_NAME, child.REQUEST, child.STARTED, "grade-out.naive_L0.npz"):
+    for name in (runner.CHILD_NAME, child.REQUEST, child.STARTED, "grade-out.naive_L0.npz"):
         os.symlink(canary, work / name)
-    results = hidden.grade_code(work, sandboxed(work))
+    results = judging.grade_code(work, sandboxed(work))
     assert all(r.score == 0 for r in results), scores(results)
     assert canary.read_text() == "untouched"
 
 
 def test_a_crash_or_hang_costs_only_the_calls_it_happened_in(trees, tmp_path, monkeypatch):
-    monkeypatch.setattr(hidden, "CALL_WALL", 5.0)
+    monkeypatch.setattr(runner, "CALL_WALL", 5.0)
     work = scratch(trees, "reference", tmp_path / "work")
     trap = (
         "    import os, time\n"
@@ -386,7 +402,7 @@ def test_a_crash_or_hang_costs_only_the_calls_it_happened_in(trees, tmp_path, mo
         "        time.sleep(600)\n"
     )
     _prepend_to_naive(work, trap)
-    got = {r.name: r for r in hidden.grade_code(work, sandboxed(work))}
+    got = {r.name: r for r in judging.grade_code(work, sandboxed(work))}
     naive_loss = got["naive_loss"]
     assert naive_loss.score == pytest.approx(naive_loss.max_score / 2), naive_loss.output
     assert naive_loss.status == "timeout"
@@ -402,7 +418,7 @@ def test_a_function_that_runs_out_of_memory_gets_status_memory(trees, tmp_path):
     work = scratch(trees, "reference", tmp_path / "work")
     hog = "    hog = bytearray(6 * 2**30)\n"
     _prepend_to_naive(work, hog)
-    got = {r.name: r for r in hidden.grade_code(work, sandboxed(work))}
+    got = {r.name: r for r in judging.grade_code(work, sandboxed(work))}
     assert got["naive_loss"].score == 0 and got["naive_loss"].status == "memory"
     assert "MemoryError" in got["naive_loss"].output
     assert got["vectorized_loss"].status == "ok"
@@ -414,12 +430,12 @@ def test_a_function_that_hangs_on_every_input_leaves_the_budget_to_the_others(
 ):
     # Two hangs fit in the budget: the first naive call's and one more. Without running
     # the other functions' calls first, the remaining naive calls would use it all up.
-    monkeypatch.setattr(hidden, "CALL_WALL", 4.0)
-    monkeypatch.setattr(hidden, "BUDGET_WALL", 10.0)
+    monkeypatch.setattr(runner, "CALL_WALL", 4.0)
+    monkeypatch.setattr(runner, "BUDGET_WALL", 10.0)
     work = scratch(trees, "reference", tmp_path / "work")
     hang = "    import time\n    time.sleep(600)\n"
     _prepend_to_naive(work, hang)
-    got = {r.name: r for r in hidden.grade_code(work, sandboxed(work))}
+    got = {r.name: r for r in judging.grade_code(work, sandboxed(work))}
     assert all(got[n].score == 0 and got[n].status == "timeout" for n in got if "naive" in n)
     others = [r for name, r in got.items() if "naive" not in name and name != "reg_term"]
     assert others and all(r.score == r.max_score and r.status == "ok" for r in others), [
@@ -432,7 +448,7 @@ def test_a_death_while_importing_costs_every_call_in_one_run(trees, tmp_path: Pa
     _with_module_code(
         work, "import os\nos._exit(0)  # before any call: nothing to blame but all\n"
     )
-    outcomes, _, runs = hidden.run_calls(work, plain(work), list(hidden.calls().values()))
+    outcomes, _, runs = runner.run_calls(work, plain(work), list(cases.calls().values()))
     assert runs == 1
     assert {o.status for o in outcomes.values()} == {"crashed"}
     assert all("importing your cs231n" in o.problem for o in outcomes.values())
@@ -459,9 +475,9 @@ def test_outputs_with_pickles_odd_names_or_dtypes_are_refused() -> None:
         _npz(loss=np.zeros(2, dtype=[("a", "f8")])),
         b"not a zip",
     ):
-        with pytest.raises(hidden._Bad):
-            hidden._parse_npz(data, {"loss", "dW"})
-    assert set(hidden._parse_npz(_npz(loss=np.array(1.0)), {"loss"})) == {"loss"}
+        outcome = runner.parse_outcome(data, "loss")
+        assert outcome.outputs is None and "unexpected or cannot be read" in outcome.problem
+    assert set(runner.parse_outcome(_npz(loss=np.array(1.0)), "loss").outputs) == {"loss"}
 
 
 def test_folder_reads_no_symlink_or_fifo_and_writes_fresh_files(tmp_path: Path) -> None:
@@ -472,7 +488,7 @@ def test_folder_reads_no_symlink_or_fifo_and_writes_fresh_files(tmp_path: Path) 
     os.symlink(outside, work / "link")
     os.mkfifo(work / "fifo")
     (work / "plain").write_bytes(b"data")
-    folder = hidden._Folder(work)
+    folder = runner.Folder(work)
     try:
         assert folder.read("link", 100) is None
         assert folder.read("fifo", 100) is None
@@ -514,10 +530,13 @@ def test_notebook_is_rerun_and_stored_outputs_count_for_nothing(trees, tmp_path:
         path.read_text() + "\nfrom pathlib import Path as _P\n"
         f"_P('notebooks/softmax.ipynb').write_text({swap!r})\n"
     )
-    run = sandboxed(work)
-    hidden.grade_code(work, run, ["predict"])
+    judging.grade_code(work, sandboxed(work), ["predict"])
     assert '"x = 1"' in (work / "notebooks" / "softmax.ipynb").read_text()  # it was swapped
-    result = nbgrade.grade_notebook(work, run)
+    # As the driver does: the notebook runs in a fresh copy of what was submitted.
+    fresh = scratch(trees, "student", tmp_path / "fresh")
+    _tiny_notebook(fresh, cells)
+    work = fresh
+    result = nbgrade.grade_notebook(fresh, sandboxed(fresh))
     assert result.name == "notebook" and result.status == "ok"
     assert result.score == pytest.approx(result.max_score / 3), result.output
     assert "1 of 3 code cells ran; code cell 2 of 3 raised ZeroDivisionError" in result.output

@@ -70,7 +70,7 @@ def make_submissions(folder: Path, edition: Path, n: int) -> list[Path]:
 
 # A notebook "test" that does nothing: the code-tests batch is timed on its own.
 def grade_notebook(workdir: Path, run) -> object:
-    from .hidden import TestResult
+    from .rubric import TestResult
 
     return TestResult("notebook", 0.0, 0.0, "not run by the bench", "visible")
 

@@ -83,7 +83,8 @@ def _recorder(base: type) -> type:
 
 
 def _sample_call(mods: types.SimpleNamespace, fn: str, a: dict) -> dict:
-    """Train a recorder twice with ``seed`` and once with ``seed + 1``; report the batches.
+    """Train a recorder twice with ``seed``, once with ``seed + 1`` and once with ``seed``
+    from an existing W (``_preset``: nothing is drawn for W first); report the batches.
 
     The global np.random is seeded with ``np_seed`` before the first run, and three numbers
     drawn from it after: they equal a fresh RandomState(np_seed)'s when train left it alone.
@@ -91,13 +92,17 @@ def _sample_call(mods: types.SimpleNamespace, fn: str, a: dict) -> dict:
     Recorder = _recorder(mods.linear.LinearClassifier)
     out = {}
     seed = int(a["seed"])
-    for tag, run_seed in (("", seed), ("_again", seed), ("_other", seed + 1)):
+    runs = (("", seed), ("_again", seed), ("_other", seed + 1), ("_preset", seed))
+    for tag, run_seed in runs:
         model = Recorder()
+        if tag == "_preset":
+            model.W = np.zeros((a["X"].shape[1], int(a["y"].max()) + 1), a["X"].dtype)
         if not tag:
             np.random.seed(int(a["np_seed"]))  # noqa: NPY002 - the global state is tested
+        X, y = a["X"].copy(), a["y"].copy()
         model.train(
-            a["X"].copy(),
-            a["y"].copy(),
+            X,
+            y,
             learning_rate=1e-3,
             reg=0.0,
             num_iters=int(a["num_iters"]),
@@ -106,6 +111,7 @@ def _sample_call(mods: types.SimpleNamespace, fn: str, a: dict) -> dict:
         )
         if not tag:
             out["np_draws"] = np.random.random_sample(3)  # noqa: NPY002
+            out["X_after"], out["y_after"] = X, y  # which train must leave as they were
         out["X_batches" + tag] = np.stack([np.asarray(b) for b in model.X_batches])
         out["y_batches" + tag] = np.stack([np.asarray(b) for b in model.y_batches])
     return out
@@ -159,13 +165,20 @@ def _grid_call(mods: types.SimpleNamespace, fn: str, a: dict) -> dict:
     bar = _Bar()
     args = (int(a["num_iters"]), int(a["batch_size"]), int(a["seed"]), bar)
     try:
-        W_all = tuning._train_together(X, y, configs, num_classes, *args)
+        W_all = tuning.train_together(X, y, configs, num_classes, *args)
     except NotImplementedError:
         W_all = None
     if W_all is None:
         bar.n = 0  # the fallback counts from the start again
         W_all = tuning._train_one_by_one(X, y, configs, *args)
-    return {"W_all": np.asarray(W_all), "bar_n": np.array(bar.n)}
+    out = {"W_all": np.asarray(W_all), "bar_n": np.array(bar.n)}
+    # The same models trained alone by this cs231n's own Softmax.train, to compare with
+    # (the parent also compares with its reference train's).
+    try:
+        out["W_solo"] = tuning._train_one_by_one(X, y, configs, *args[:3], _Bar())
+    except Exception:  # noqa: BLE001 - a broken train: only the reference's is compared
+        pass
+    return out
 
 
 KINDS = {

@@ -46,12 +46,12 @@ from pathlib import Path
 
 from tools.release.stubs import TASKS
 
-from . import contained, sandbox, similarity
-from .hidden import TestResult
+from . import contained, judging, rubric, sandbox, similarity
+from .rubric import TestResult
+from .status import STATUSES, worst
 from .unpack import NOTEBOOK, InvalidSubmission, unpack
 
 REPO = Path(__file__).resolve().parents[2]
-STATUSES = ("ok", "crashed", "memory", "timeout", "invalid")  # from best to worst
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
 # A checkout builds from git's tracked files; Gradescope's unpacked autograder has no
 # .git, and its files came from exactly such a build (tools/grade/gradescope_pack.py).
@@ -81,7 +81,8 @@ class Options:
     disk_counted: bool = True  # the sandbox counts the disk (no tmpfs of its own holds it)
     submission_wall: float = 3600.0  # seconds for one submission's process, all of it
     max_wall: float | None = None  # caps every wall-clock limit the tests ask for
-    code_tests: str = "tools.grade.hidden"  # module with load_rubric and grade_code
+    grade_code: Callable = judging.grade_code  # (workdir, run) -> a TestResult per item
+    load_rubric: Callable = rubric.load_rubric  # () -> the rubric's items
     notebook_tests: str = "tools.grade.notebook"  # grade_notebook and answers_markdown
     progress: bool = True
 
@@ -94,12 +95,6 @@ class Graded:
     points: dict[str, float]
     status: str
     blocks: dict = field(default_factory=dict)
-
-
-def worst(statuses: list[str]) -> str:
-    """The worst of ``statuses`` in the order ok < crashed < memory < timeout < invalid."""
-    known = [s if s in STATUSES else "crashed" for s in statuses]
-    return max(known, key=STATUSES.index, default="ok")
 
 
 def student_dir(out: Path, student: str) -> Path:
@@ -168,9 +163,7 @@ def scratch_copy(edition: Path, files: dict[str, bytes] | Path, dest: Path) -> P
 
 
 def _modules(options: Options):
-    return importlib.import_module(options.code_tests), importlib.import_module(
-        options.notebook_tests
-    )
+    return importlib.import_module(options.notebook_tests)
 
 
 def _bound_run(workdir: Path, options: Options, timing: dict, phase: str) -> Callable:
@@ -197,7 +190,7 @@ def _bound_run(workdir: Path, options: Options, timing: dict, phase: str) -> Cal
 
 
 def _as_result(result: object) -> TestResult:
-    """A code or notebook test's result (from the module --code-tests names) as the reports
+    """A code or notebook test's result (from the injected grade_code) as the reports
     need it: every field present and of its type."""
     return TestResult(
         name=str(result.name),
@@ -216,8 +209,8 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
     Runs in a worker process. Never raises for anything a submission does.
     """
     student = archive.name[: -len(".zip")]
-    code_mod, nb_mod = _modules(options)
-    rubric = code_mod.load_rubric()
+    nb_mod = _modules(options)
+    rubric = options.load_rubric()
     tests: list[TestResult] = []
     notes: list[str] = []
     status = "ok"
@@ -265,9 +258,7 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
             sandbox.prepare_workdir(work)
             try:
                 judged = time.process_time()
-                results = list(
-                    code_mod.grade_code(work, _bound_run(work, options, timing, "code"))
-                )
+                results = list(options.grade_code(work, _bound_run(work, options, timing, "code")))
                 timing.setdefault("code", {})["judge_cpu"] = time.process_time() - judged
                 # The code tests could write anything into their folder (checks.py, the
                 # notebook): the notebook runs in a fresh copy of what was submitted.
@@ -567,8 +558,7 @@ def grade_batch(options: Options, edition: Path | None = None) -> int:
     """Grade the submissions; write OUT/grades.csv and OUT/similarity.csv. Returns 0."""
     zips = _zips(options)
     manual = read_manual(options.manual) if options.manual else None
-    code_mod, _ = _modules(options)
-    rubric = code_mod.load_rubric()
+    rubric = options.load_rubric()
     options.out.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict] = {}
     if options.student is not None:
@@ -702,8 +692,7 @@ def _finish(job: dict, row: dict | None, options: Options) -> dict:
     row = {"student": student, "points": {}, "status": "crashed"}
     if STUDENT_ID.fullmatch(student):
         try:
-            code_mod, _ = _modules(options)
-            rubric = code_mod.load_rubric()
+            rubric = options.load_rubric()
             points = {item.name: 0.0 for item in rubric}
             note = "The grader's process for this submission died; the instructor is told."
             _write_reports(options.out, student, rubric, {}, points, "crashed", [note], "", {})
