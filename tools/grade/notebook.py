@@ -33,6 +33,7 @@ page per student for the TAs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -58,9 +59,19 @@ VERDICT_LIMIT = 4096  # bytes of the judge's verdict (a few numbers and one sent
 PAGE_LIMIT = 4 * judge.MAX_PAGE  # bytes of the answers page (UTF-8 of MAX_PAGE characters)
 
 
+_PREPARED: dict[str, tuple[bytes, str, dict]] = {}  # the last notebook prepared, by hash
+
+
 def _prepare(data: bytes) -> tuple[bytes, str, dict]:
     """The notebook to run (outputs cleared), the answers page and a summary, made by the
-    judge in a sandbox of its own. ValueError when it is not a notebook."""
+    judge in a sandbox of its own. ValueError when it is not a notebook.
+
+    The answers page and the run both need it: the last result is kept (one entry, so
+    a worker holds at most one notebook's worth), keyed by the bytes' SHA-256.
+    """
+    key = hashlib.sha256(data).hexdigest()
+    if key in _PREPARED:
+        return _PREPARED[key]
     found = contained.run_judge(
         "prepare",
         {"submitted.ipynb": data},
@@ -72,7 +83,10 @@ def _prepare(data: bytes) -> tuple[bytes, str, dict]:
         summary = {}
     if not isinstance(summary, dict):
         summary = {}
-    return found["sent.ipynb"], found["answers.md"].decode("utf-8", "replace"), summary
+    prepared = found["sent.ipynb"], found["answers.md"].decode("utf-8", "replace"), summary
+    _PREPARED.clear()
+    _PREPARED[key] = prepared
+    return prepared
 
 
 def _verdict(sent: bytes, ran: bytes) -> dict:
