@@ -320,7 +320,7 @@ dW = dW / n + 2 * reg * W
 
 
 def results(batch, student: str) -> dict:
-    return json.loads((batch["out"] / student / "results.json").read_text())
+    return json.loads((driver.student_dir(batch["out"], student) / "results.json").read_text())
 
 
 # --- the batch ------------------------------------------------------------------------
@@ -332,7 +332,14 @@ def test_every_zip_gets_a_row_and_exit_0(batch):
     assert sorted(batch["rows"]) == zips
     with (batch["out"] / "grades.csv").open() as handle:
         header = handle.readline().strip().split(",")
-    assert header == ["student", *(i.name for i in RUBRIC), "total", "max", "status"]
+    assert header == [
+        "student",
+        *(i.name for i in RUBRIC),
+        "total",
+        "max",
+        "status",
+        "blank_answers",
+    ]
 
 
 def test_correct_answers_get_full_marks(batch):
@@ -362,7 +369,7 @@ def test_limits_give_their_status_and_finished_tests_keep_points(batch):
 def test_forgeries_change_no_verdict(batch):
     forged = batch["rows"]["forged"]
     assert (forged["naive loss"], forged["vectorized loss"]) == ("2", "0")
-    feedback = (batch["out"] / "forged" / "feedback.md").read_text()
+    feedback = (driver.student_dir(batch["out"], "forged") / "feedback.md").read_text()
     assert "cs231n/checks.py" in feedback  # named as not graded
 
 
@@ -373,9 +380,9 @@ def test_unsafe_archives_are_invalid_and_extract_nothing(batch):
         assert results(batch, student)["score"] == 0
     assert not (batch["subs"].parent / "escaped.py").exists()
     assert not (batch["out"].parent / "escaped.py").exists()
-    assert "not a zip" in (batch["out"] / "notzip" / "feedback.md").read_text()
-    assert "symlink" in (batch["out"] / "symlink" / "feedback.md").read_text()
-    assert "'..'" in (batch["out"] / "traversal" / "feedback.md").read_text()
+    assert "not a zip" in (driver.student_dir(batch["out"], "notzip") / "feedback.md").read_text()
+    assert "symlink" in (driver.student_dir(batch["out"], "symlink") / "feedback.md").read_text()
+    assert "'..'" in (driver.student_dir(batch["out"], "traversal") / "feedback.md").read_text()
 
 
 def test_the_notebook_runs_in_a_copy_the_code_tests_cannot_spoil(batch):
@@ -420,15 +427,15 @@ def test_results_json_follows_gradescope_and_matches_the_csv(batch):
 
 
 def test_feedback_shows_public_hints_and_hides_hidden_inputs(batch):
-    wrong = (batch["out"] / "wrong" / "feedback.md").read_text()
+    wrong = (driver.student_dir(batch["out"], "wrong") / "feedback.md").read_text()
     assert "| vectorized loss | 0 / 2 | hidden test: its inputs are not shown |" in wrong
     assert "oracle" not in wrong  # the hidden test's hint stays hidden
-    hang = (batch["out"] / "hang" / "feedback.md").read_text()
+    hang = (driver.student_dir(batch["out"], "hang") / "feedback.md").read_text()
     assert "| naive loss | 0 / 2 | timeout:" in hang
 
 
 def test_answers_page_per_student(batch):
-    page = (batch["out"] / "answers" / "reference.md").read_text()
+    page = (driver.student_dir(batch["out"], "reference") / "answers.md").read_text()
     assert page.startswith("# reference: written answers")
 
 
@@ -460,7 +467,7 @@ def test_regrade_one_student_rewrites_only_its_row(batch, tmp_path):
     assert (
         len(changed) == 1
         and changed[0][1].startswith("stubs,")
-        and changed[0][1].endswith(",5,5,ok")
+        and changed[0][1].endswith(",5,5,ok,")
     )
 
 

@@ -25,6 +25,15 @@ from tools.grade import sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 GB = sandbox.GB
+# Any interpreter that every user can reach (the venv's may sit under a closed /root).
+OPEN_PYTHON = next(
+    (
+        p
+        for p in (sys.executable, "/usr/bin/python3")
+        if Path(p).exists() and sandbox._reachable(Path(p))
+    ),
+    None,
+)
 namespaces = pytest.mark.skipif(
     not sandbox.isolation().namespaces,
     reason=f"needs the namespace sandbox: {sandbox.isolation().detail}",
@@ -32,17 +41,35 @@ namespaces = pytest.mark.skipif(
 
 
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    work = tmp_path / "work"
+def workdir() -> Path:
+    # Not under pytest's tmp_path (0700): without namespaces, the sandbox's own user must
+    # be able to enter the scratch folder, or the sandbox refuses to run at all.
+    scratch = Path(tempfile.mkdtemp(prefix="cs231n-test-"))
+    scratch.chmod(0o711)
+    work = scratch / "work"
     work.mkdir()
     sandbox.prepare_workdir(work)
-    return work
+    yield work
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def python() -> str:
+    """An interpreter the sandbox's user can run: the venv's, else a system one as root."""
+    if (
+        sandbox.isolation().namespaces
+        or os.geteuid() != 0
+        or sandbox._reachable(Path(sys.executable))
+    ):
+        return sys.executable
+    if OPEN_PYTHON is None:
+        pytest.skip("no Python that other users can run, and no namespaces")
+    return OPEN_PYTHON
 
 
 def py(workdir: Path, code: str, *, wall: float = 20, cpu: float = 20, memory: int = GB):
     """Run Python ``code`` in the sandbox."""
     return sandbox.run(
-        [sys.executable, "-c", textwrap.dedent(code)], workdir, wall=wall, cpu=cpu, memory=memory
+        [python(), "-c", textwrap.dedent(code)], workdir, wall=wall, cpu=cpu, memory=memory
     )
 
 
@@ -102,7 +129,7 @@ def test_output_is_kept_to_its_tail(workdir):
 
 def test_file_size_limit(workdir):
     result = sandbox.run_limited(
-        [sys.executable, "-c", "open('big', 'wb').write(b'0' * (4 << 20))"],
+        [python(), "-c", "open('big', 'wb').write(b'0' * (4 << 20))"],
         workdir,
         sandbox.Limits(wall=20, cpu=20, memory=GB, fsize=1 << 20),
     )
@@ -297,20 +324,21 @@ def test_isolation_reports_the_fallback(monkeypatch):
     assert os.environ.get("CS231N_GRADE_SANDBOX") is None
 
 
-def test_the_sandbox_dies_with_the_grader(mode, tmp_path):
+def test_the_sandbox_dies_with_the_grader(mode, workdir, tmp_path):
     # A grader killed mid-run (Ctrl-C, SIGKILL) must not leave the submission running.
     tag = f"cs231n-grader-{uuid.uuid4().hex}"
     grader = tmp_path / "grader.py"
+    work = workdir.parent / "w"
     grader.write_text(
         textwrap.dedent(
             f"""
             import sys
             from pathlib import Path
             from tools.grade import sandbox
-            work = Path({str(tmp_path / "w")!r})
+            work = Path({str(work)!r})
             work.mkdir()
             sandbox.prepare_workdir(work)
-            sandbox.run([sys.executable, "-c", "import time; time.sleep(600)", {tag!r}],
+            sandbox.run([{python()!r}, "-c", "import time; time.sleep(600)", {tag!r}],
                         work, wall=600, cpu=600, memory=sandbox.GB)
             """
         )
@@ -341,17 +369,6 @@ def _running(tag: str) -> bool:
         except OSError:
             continue
     return False
-
-
-# Any interpreter that every user can reach (the venv's may sit under a closed /root).
-OPEN_PYTHON = next(
-    (
-        p
-        for p in (sys.executable, "/usr/bin/python3")
-        if Path(p).exists() and sandbox._reachable(Path(p))
-    ),
-    None,
-)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping to a user of its own needs root")

@@ -33,6 +33,7 @@ def _options(args: argparse.Namespace, **overrides) -> driver.Options:
         "cpu": args.cpu,
         "notebook_cpu": args.notebook_cpu,
         "memory": int(args.memory_gb * sandbox.GB),
+        "disk": int(args.disk_mb * sandbox.MB),
         "max_wall": args.max_wall,
         "progress": not args.no_progress,
         **_code_tests(args.code_tests),
@@ -94,7 +95,8 @@ def gradescope(root: Path, args: argparse.Namespace) -> int:
             (results / "results.json").write_text(json.dumps(failed, indent=2) + "\n")
             return 1
         shutil.copyfile(
-            Path(tmp) / "out" / "submission" / "results.json", results / "results.json"
+            driver.student_dir(Path(tmp) / "out", "submission") / "results.json",
+            results / "results.json",
         )
     print(f"gradescope: status {row['status']}; wrote {results / 'results.json'}")
     return 0
@@ -106,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("batch", "gradescope"):
         p = sub.add_parser(name)
         p.add_argument("--cpu", type=_positive, default=60.0, help="CPU s per code-test command")
-        p.add_argument("--notebook-cpu", type=_positive, default=600.0, help="CPU s, notebook")
+        p.add_argument("--notebook-cpu", type=_positive, default=125.0, help="CPU s, notebook")
         p.add_argument("--memory-gb", type=_positive, default=4.0, help="address space cap")
+        p.add_argument("--disk-mb", type=_positive, default=512.0, help="scratch per submission")
         p.add_argument("--max-wall", type=_positive, default=None, help="cap on wall limits")
         p.add_argument("--no-progress", action="store_true")
         p.add_argument("--jobs", type=int, default=2)
@@ -127,7 +130,13 @@ def main(argv: list[str] | None = None) -> int:
         return gradescope(root, args)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
-    print(f"grade: isolation: {sandbox.isolation().detail}", file=sys.stderr)
+    print(f"grade: sandbox: {sandbox.isolation().detail}", file=sys.stderr)
+    print(f"grade: student code runs as {sandbox.user_line()}", file=sys.stderr)
+    try:
+        sandbox.check_ready()
+    except sandbox.SandboxError as error:
+        print(f"grade: {error}", file=sys.stderr)
+        return 2
     try:
         return driver.grade_batch(_options(args))
     except driver.GradingError as error:

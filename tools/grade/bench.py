@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu = _children_cpu() - cpu0
         timings = [
             json.loads(p.read_text())["extra_data"]["timing"].get("code", {})
-            for p in sorted((tmp / "out").glob("*/results.json"))
+            for p in sorted((tmp / "out").rglob("results.json"))
         ]
         per_test = [t.get("cpu", 0.0) + t.get("judge_cpu", 0.0) for t in timings]
         typical, worst = statistics.median(per_test), max(per_test)
@@ -150,7 +150,7 @@ def _bench_notebooks(tmp: Path, edition: Path, count: int) -> None:
         (subs / f"s{i:03d}-right.zip").write_bytes(zips[0].read_bytes())
     options = driver.Options(submissions=subs, out=tmp / "nb-out", jobs=1, progress=False)
     driver.grade_batch(options, edition=edition)
-    for path in sorted((tmp / "nb-out").glob("*/results.json")):
+    for path in sorted((tmp / "nb-out").rglob("results.json")):
         data = json.loads(path.read_text())
         nb = data["extra_data"]["timing"].get("notebook", {})
         print(

@@ -297,9 +297,71 @@ def run_notebook(timeout: int) -> int:
     return 0
 
 
+def run_attached(outdir: str, timeout: int) -> int:
+    """Execute ``outdir/in.ipynb`` on the kernel the sandbox started; write
+    ``outdir/out.ipynb``.
+
+    This process is the kernel's client, a user of its own: ``outdir`` is its folder, which
+    the kernel (the student's code) cannot reach, so nothing the cells do can replace the
+    executed notebook. The connection, and the kernel's pid, are in ``outdir/kernel.json``.
+    """
+    import nbformat
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    with open(os.path.join(outdir, "kernel.json")) as f:
+        info = json.load(f)
+    kernel_pid = int(info.pop("pid"))
+
+    class Attached(AsyncKernelManager):
+        """A kernel manager for a kernel started by someone else: it only watches it."""
+
+        @property
+        def has_kernel(self) -> bool:
+            return True
+
+        async def is_alive(self) -> bool:  # a kernel of another user: EPERM means alive
+            try:
+                os.kill(kernel_pid, 0)
+            except PermissionError:
+                return True
+            except OSError:
+                return False
+            return True
+
+        async def interrupt_kernel(self) -> None:
+            return None
+
+        async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+            return None
+
+        async def cleanup_resources(self, restart: bool = False) -> None:
+            return None
+
+    km = Attached()
+    km.load_connection_info(info)
+    nb = nbformat.read(os.path.join(outdir, "in.ipynb"), as_version=4)
+    client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3")
+    nb.metadata.pop("grade", None)
+    try:
+        client.execute()
+    except CellTimeoutError:
+        nb.metadata["grade"] = {"stopped": "timeout"}
+    except DeadKernelError:
+        nb.metadata["grade"] = {"stopped": "dead kernel"}
+    except Exception:  # noqa: BLE001 - a cell's error: it is in that cell's outputs
+        nb.metadata["grade"] = {"stopped": "error"}
+    os.chdir(outdir)
+    _write_atomic("out.ipynb", nbformat.writes(nb).encode("utf-8"))
+    return 0
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["calls"]:
         sys.exit(run_calls())
+    if sys.argv[1:2] == ["attach"] and len(sys.argv) == 4:
+        sys.exit(run_attached(sys.argv[2], int(sys.argv[3])))
     if sys.argv[1:2] == ["notebook"] and len(sys.argv) == 3:
         sys.exit(run_notebook(int(sys.argv[2])))
     sys.exit("usage: _grade_child.py calls | notebook TIMEOUT")

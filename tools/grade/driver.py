@@ -7,36 +7,46 @@ For each ``*.zip`` (the student id is the file name less ``.zip``) the driver
 2. lays them over a clean student edition, built once from this checkout, so that
    ``checks.py`` and every other file are the instructor's own;
 3. runs the hidden code tests and the notebook re-execution, which run the student's code
-   only through :func:`tools.grade.sandbox.run` and judge its outputs in this process;
-4. writes ``OUT/<student>/results.json`` (Gradescope's schema), ``feedback.md``, the TA
-   page ``OUT/answers/<student>.md``, then ``OUT/grades.csv`` and ``OUT/similarity.csv``.
+   only through :func:`tools.grade.sandbox.run`; whatever reads the submission's content
+   (the notebook, the blocks similarity compares) runs in sandboxes of its own too
+   (:mod:`tools.grade.contained`), so the worker holds no more of it than capped outputs;
+4. writes ``OUT/students/<student>/results.json`` (Gradescope's schema), ``feedback.md``
+   and ``answers.md`` (the TA page), then ``OUT/grades.csv`` and ``OUT/similarity.csv``.
+   Per-student files live in a folder of their own, so no student id can name a file of
+   the grader's.
 
-Each submission is graded in a worker process (``jobs`` at a time); a submission that
-breaks anything still gets its row, with the worst thing that happened as its status.
+Each submission is graded in a process of its own (``jobs`` at a time), forked for it and
+holding its scratch folder on a size-limited tmpfs (``disk`` bytes; where mounting needs a
+root that is missing, the sandbox counts the folder's size instead). A submission that
+breaks anything still gets its row, with the worst thing that happened as its status; one
+whose process dies (killed, out of memory) gets ``crashed``, and the batch goes on.
 """
 
 from __future__ import annotations
 
 import csv
+import ctypes
+import dataclasses
 import importlib
 import io
 import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
 import traceback
+import uuid
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing import connection, get_context
 from pathlib import Path
 
 from tools.release.stubs import TASKS
 
-from . import judging, rubric, sandbox, similarity
+from . import contained, judging, rubric, sandbox, similarity
 from .rubric import TestResult
 from .status import STATUSES, worst
 from .unpack import NOTEBOOK, InvalidSubmission, unpack
@@ -48,6 +58,7 @@ STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
 _IN_GIT = (REPO / ".git").exists()
 STUDENT_FILES = tuple(sorted({key[0] for key in TASKS}))  # the files with TODO blocks
 MANUAL_MAX_ROW = "max"
+STUDENTS = "students"  # OUT/students/<id>/: every file of one student, and nothing else
 
 
 class GradingError(Exception):
@@ -64,8 +75,11 @@ class Options:
     student: str | None = None
     manual: Path | None = None
     cpu: float = 60.0  # per sandboxed command of the code tests
-    notebook_cpu: float = 600.0  # for the notebook's re-execution (the kernel's CPU)
+    notebook_cpu: float = 125.0  # the notebook's re-execution: 5x the reference's CPU
     memory: int = 4 * sandbox.GB  # address space per process
+    disk: int = 512 * sandbox.MB  # what one submission's scratch folders may hold
+    disk_counted: bool = True  # the sandbox counts the disk (no tmpfs of its own holds it)
+    submission_wall: float = 3600.0  # seconds for one submission's process, all of it
     max_wall: float | None = None  # caps every wall-clock limit the tests ask for
     grade_code: Callable = judging.grade_code  # (workdir, run) -> a TestResult per item
     load_rubric: Callable = rubric.load_rubric  # () -> the rubric's items
@@ -81,6 +95,11 @@ class Graded:
     points: dict[str, float]
     status: str
     blocks: dict = field(default_factory=dict)
+
+
+def student_dir(out: Path, student: str) -> Path:
+    """Where one student's files go: ``OUT/students/<student>/``."""
+    return out / STUDENTS / student
 
 
 def fmt(x: float) -> str:
@@ -111,13 +130,32 @@ def _link_or_copy(src: str, dst: str) -> None:
     shutil.copy2(src, dst)
 
 
-def scratch_copy(edition: Path, files: dict[str, bytes], dest: Path) -> Path:
-    """``dest`` = the clean edition with the student's allow-listed files laid over it."""
-    shutil.copytree(edition, dest, copy_function=_link_or_copy)
+def scratch_copy_files(files: dict[str, bytes], dest: Path) -> None:
+    """Write the student's allow-listed files alone into ``dest`` (paths kept)."""
     for rel, data in files.items():
         target = dest / rel
-        target.unlink(missing_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+
+
+def _submitted_files(folder: Path) -> dict[str, Path]:
+    return {p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file()}
+
+
+def scratch_copy(edition: Path, files: dict[str, bytes] | Path, dest: Path) -> Path:
+    """``dest`` = the clean edition with the student's allow-listed files laid over it.
+
+    ``files`` maps paths to bytes, or is a folder of them (:func:`scratch_copy_files`).
+    """
+    shutil.copytree(edition, dest, copy_function=_link_or_copy)
+    items = _submitted_files(files).items() if isinstance(files, Path) else files.items()
+    for rel, data in items:
+        target = dest / rel
+        target.unlink(missing_ok=True)
+        if isinstance(data, Path):
+            shutil.copyfile(data, target)
+        else:
+            target.write_bytes(data)
     return dest
 
 
@@ -134,11 +172,14 @@ def _bound_run(workdir: Path, options: Options, timing: dict, phase: str) -> Cal
     Adds each command's CPU and wall seconds to ``timing[phase]``.
     """
 
-    def run(argv: list[str], wall: float) -> sandbox.RunResult:
+    def run(argv: list[str], wall: float, **extra) -> sandbox.RunResult:
+        # ``extra``: sandbox.run_limited's keywords (a kernel run's kernel, its folders)
         if options.max_wall is not None:
             wall = min(wall, options.max_wall)
         cpu = options.notebook_cpu if phase == "notebook" else options.cpu
-        result = sandbox.run(argv, workdir, wall=wall, cpu=cpu, memory=options.memory)
+        disk = options.disk if options.disk_counted else None
+        limits = sandbox.Limits(wall=wall, cpu=cpu, memory=options.memory, disk=disk)
+        result = sandbox.run_limited(argv, workdir, limits, **extra)
         spent = timing.setdefault(phase, {"cpu": 0.0, "wall": 0.0, "runs": 0})
         spent["cpu"] += result.cpu
         spent["wall"] += result.wall
@@ -200,17 +241,20 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
             notes.append(f"Not graded: {error}")
         if status != "invalid":
             work = scratch_copy(edition, unpacked.files, Path(scratch) / "work")
+            submitted = Path(scratch) / "submitted"
+            scratch_copy_files(unpacked.files, submitted)
             texts = {
                 p: unpacked.files[p].decode("utf-8", "replace")
                 for p in STUDENT_FILES
                 if p in unpacked.files
             }
-            blocks = {"|".join(map(str, k)): v for k, v in similarity.blocks_of(texts).items()}
+            blocks = _blocks(texts, notes)
             if NOTEBOOK in unpacked.files:
                 try:
                     answers = nb_mod.answers_markdown(work / NOTEBOOK)
                 except Exception as error:  # noqa: BLE001 - a broken notebook is the student's
-                    answers = f"*The notebook cannot be read: {error}*\n"
+                    answers = f"*The notebook cannot be read: {str(error)[:500]}*\n"
+            del unpacked.files  # the scratch copies hold them; the worker keeps no copy
             sandbox.prepare_workdir(work)
             try:
                 judged = time.process_time()
@@ -218,10 +262,19 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
                 timing.setdefault("code", {})["judge_cpu"] = time.process_time() - judged
                 # The code tests could write anything into their folder (checks.py, the
                 # notebook): the notebook runs in a fresh copy of what was submitted.
-                fresh = scratch_copy(edition, unpacked.files, Path(scratch) / "notebook")
+                fresh = scratch_copy(edition, submitted, Path(scratch) / "notebook")
                 sandbox.prepare_workdir(fresh)
+                # Code that already ran out of time will likely do so in the notebook too:
+                # its run gets a short clock, not the whole budget.
+                timed_out = {}
+                if any(r.status == "timeout" for r in results) and "short" in _parameters(
+                    nb_mod.grade_notebook
+                ):
+                    timed_out = {"short": True}
                 results.append(
-                    nb_mod.grade_notebook(fresh, _bound_run(fresh, options, timing, "notebook"))
+                    nb_mod.grade_notebook(
+                        fresh, _bound_run(fresh, options, timing, "notebook"), **timed_out
+                    )
                 )
                 tests = [_as_result(r) for r in results]
             except Exception:  # noqa: BLE001 - a grader bug must not stop the batch
@@ -240,8 +293,50 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
         _write_reports(
             options.out, student, rubric, by_name, points, status, notes, answers, timing
         )
-        _write_atomic(options.out / student / "blocks.json", json.dumps(blocks, indent=1))
-    return {"student": student, "points": points, "status": status, "timing": timing}
+        _write_atomic(
+            student_dir(options.out, student) / "blocks.json", json.dumps(blocks, indent=1)
+        )
+    return {
+        "student": student,
+        "points": points,
+        "status": status,
+        "timing": timing,
+        "blank_answers": _blank_answers(answers),
+    }
+
+
+def _blank_answers(page: str) -> str:
+    """``"2 of 3"`` written answers left blank, from the answers page ('' if unknown)."""
+    from .judge import blank_answers
+
+    found = blank_answers(page)
+    return f"{found[0]} of {found[1]}" if found else ""
+
+
+def _parameters(function: Callable) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(function).parameters)
+
+
+BLOCKS_LIMIT = 4 << 20  # bytes of normalised blocks handed back for similarity
+
+
+def _blocks(texts: dict[str, str], notes: list[str]) -> dict[str, str]:
+    """The student's normalised blocks, extracted in a sandbox of its own (capped)."""
+    try:
+        found = contained.run_judge(
+            "blocks",
+            {"files.json": json.dumps(texts).encode()},
+            {"blocks.json": BLOCKS_LIMIT},
+        )
+        raw = json.loads(found["blocks.json"])
+    except (ValueError, contained.JudgeFailed) as error:
+        notes.append(f"Your code was not compared with others' ({str(error)[:200]}).")
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): str(v) for k, v in raw.items() if isinstance(v, str)}
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -349,14 +444,14 @@ def _cell(text: str) -> str:
 
 
 def _write_reports(out, student, rubric, by_name, points, status, notes, answers, timing):
-    folder = out / student
+    folder = student_dir(out, student)
     result = results_json(rubric, by_name, points, status, notes)
     result["extra_data"]["timing"] = timing
     _write_atomic(folder / "results.json", json.dumps(result, indent=2) + "\n")
     _write_atomic(
         folder / "feedback.md", feedback_markdown(student, rubric, by_name, points, status, notes)
     )
-    _write_atomic(out / "answers" / f"{student}.md", f"# {student}: written answers\n\n{answers}")
+    _write_atomic(folder / "answers.md", f"# {student}: written answers\n\n{answers}")
 
 
 # --- the batch --------------------------------------------------------------------------
@@ -421,7 +516,7 @@ def merge_manual(out: Path, students: list[str], manual) -> None:
     """
     items, maxima, table = manual or ([], {}, {})
     for student in students:
-        path = out / student / "results.json"
+        path = student_dir(out, student) / "results.json"
         if not path.is_file():
             continue
         result = json.loads(path.read_text(encoding="utf-8"))
@@ -485,21 +580,142 @@ def grade_batch(options: Options, edition: Path | None = None) -> int:
 
 
 def _grade_all(zips: list[Path], options: Options, edition: Path):
-    from tqdm import tqdm
+    """Grade each zip in a process of its own, ``options.jobs`` at a time; yield the rows.
 
-    bar = tqdm(total=len(zips), desc="grading", unit="submission", disable=not options.progress)
-    if options.jobs <= 1 or len(zips) == 1:
-        for archive in zips:
-            yield _safe_grade(archive, options, edition)
-            bar.update()
+    A process that dies without handing back its row (killed, out of memory, past
+    ``submission_wall``) gives that submission a ``crashed`` row and reports; the others
+    go on.
+    """
+    import tqdm as tqdm_module
+
+    tqdm_module.tqdm.monitor_interval = 0  # no monitor thread: the grader forks
+    bar = tqdm_module.tqdm(
+        total=len(zips), desc="grading", unit="submission", disable=not options.progress
+    )
+    context = get_context("fork" if "fork" in _start_methods() else "spawn")
+    queue, running = list(zips), {}
+    try:
+        while queue or running:
+            while queue and len(running) < max(1, options.jobs):
+                archive = queue.pop(0)
+                running.update([_start(context, archive, options, edition)])
+            ready = connection.wait(list(running), timeout=1.0)
+            now = time.monotonic()
+            for conn in list(running):
+                job = running[conn]
+                if conn in ready:
+                    try:
+                        row = conn.recv()
+                    except (EOFError, OSError):
+                        row = None
+                elif now - job["started"] > options.submission_wall:
+                    row = None
+                else:
+                    continue
+                del running[conn]
+                yield _finish(job, row, options)
+                bar.update()
+    finally:
+        for conn, job in running.items():  # an interrupted batch leaves nothing running
+            _kill(job["process"])
+            conn.close()
+            _clean_scratch(job)
         bar.close()
-        return
-    with ProcessPoolExecutor(max_workers=options.jobs, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(_safe_grade, a, options, edition): a for a in zips}
-        for future in as_completed(futures):
-            yield future.result()
-            bar.update()
-    bar.close()
+
+
+def _start_methods() -> list[str]:
+    from multiprocessing import get_all_start_methods
+
+    return get_all_start_methods()
+
+
+def _start(context, archive: Path, options: Options, edition: Path):
+    scratch = Path(tempfile.mkdtemp(prefix="cs231n-grade-"))
+    os.chmod(scratch, 0o711)  # the sandbox user may pass through, not list or write
+    token = uuid.uuid4().hex[:12]
+    receive, send = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_submission_process,
+        args=(archive, options, edition, scratch, token, send),
+        name=f"grade-{archive.name}",
+    )
+    process.start()
+    send.close()
+    job = {"process": process, "archive": archive, "scratch": scratch, "token": token}
+    job["started"] = time.monotonic()
+    return receive, job
+
+
+def _submission_process(archive, options, edition, scratch, token, send) -> None:
+    """The body of one submission's process: its own disk, then :func:`_safe_grade`."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the batch decides when to stop
+        sandbox.CGROUP_TAG = token + "-"
+        if _private_tmpfs(scratch, options.disk):
+            options = dataclasses.replace(options, disk_counted=False)
+        tempfile.tempdir = str(scratch)  # every scratch folder, the sandbox's own included
+        send.send(_safe_grade(archive, options, edition))
+    finally:
+        send.close()
+        os._exit(0)  # no atexit or finaliser of the batch's runs in this copy
+
+
+def _private_tmpfs(folder: Path, size: int) -> bool:
+    """Mount a tmpfs of ``size`` bytes on ``folder``, seen by this process alone.
+
+    A mount namespace of this process's own (as root) holds it: it disappears with the
+    process, however that ends. False (nothing mounted) where that is not allowed.
+    """
+    if os.geteuid() != 0 or not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    clone_newns, ms_rec, ms_slave = 0x00020000, 16384, 1 << 19
+    ms_nosuid, ms_nodev = 2, 4
+    if libc.unshare(clone_newns) != 0:
+        return False
+    if libc.mount(None, b"/", None, ms_rec | ms_slave, None) != 0:
+        return False
+    data = f"size={int(size)},mode=0711".encode()
+    return libc.mount(b"tmpfs", str(folder).encode(), b"tmpfs", ms_nosuid | ms_nodev, data) == 0
+
+
+def _finish(job: dict, row: dict | None, options: Options) -> dict:
+    job["process"].join(timeout=5)
+    _kill(job["process"])
+    _clean_scratch(job)
+    if row is not None:
+        return row
+    student = job["archive"].name[: -len(".zip")]
+    code = job["process"].exitcode
+    why = "it ran past its time" if code is None or code == -signal.SIGKILL else f"exit {code}"
+    print(f"grade: {job['archive'].name}: the grading process died ({why})", file=sys.stderr)
+    row = {"student": student, "points": {}, "status": "crashed"}
+    if STUDENT_ID.fullmatch(student):
+        try:
+            rubric = options.load_rubric()
+            points = {item.name: 0.0 for item in rubric}
+            note = "The grader's process for this submission died; the instructor is told."
+            _write_reports(options.out, student, rubric, {}, points, "crashed", [note], "", {})
+        except Exception:  # noqa: BLE001 - the row is written anyway
+            traceback.print_exc()
+    return row
+
+
+def _kill(process) -> None:
+    if process.is_alive():
+        process.kill()
+    process.join()
+
+
+def _clean_scratch(job: dict) -> None:
+    shutil.rmtree(job["scratch"], ignore_errors=True)
+    if sandbox.isolation().cgroup:  # a process that died could not remove its own
+        for controller in ("memory", "pids"):
+            for folder in (sandbox.CGROUP_V1 / controller).glob(f"cs231n-grade-{job['token']}-*"):
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
 
 
 def _safe_grade(archive: Path, options: Options, edition: Path) -> dict:
@@ -542,6 +758,7 @@ def _read_grades(path: Path, rubric: list) -> dict[str, dict]:
                 "student": r["student"],
                 "points": {i: float(r[i] or 0) for i in items},
                 "status": r["status"],
+                "blank_answers": r.get("blank_answers") or "",
             }
             for r in reader
         }
@@ -557,14 +774,22 @@ def _write_grades(path: Path, rubric: list, rows: dict[str, dict], manual) -> No
             print(f"grade: MANUAL names {who!r}, who has no submission", file=sys.stderr)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", *items, *manual_items, "total", "max", "status"])
+    writer.writerow(["student", *items, *manual_items, "total", "max", "status", "blank_answers"])
     for student in sorted(rows):
         row = rows[student]
         auto = [row["points"].get(i, 0.0) for i in items]
         extra = [manual_points.get(student, {}).get(i, 0.0) for i in manual_items]
         total = sum(auto) + sum(extra)
         writer.writerow(
-            [student, *map(fmt, auto), *map(fmt, extra), fmt(total), fmt(maximum), row["status"]]
+            [
+                student,
+                *map(fmt, auto),
+                *map(fmt, extra),
+                fmt(total),
+                fmt(maximum),
+                row["status"],
+                row.get("blank_answers", ""),
+            ]
         )
     _write_atomic(path, buffer.getvalue())
 
@@ -573,7 +798,7 @@ def _write_similarity(out: Path, students: list[str], edition_blocks: tuple[dict
     reference, stub = edition_blocks
     per_student = {}
     for student in students:
-        saved = out / student / "blocks.json"
+        saved = student_dir(out, student) / "blocks.json"
         if saved.is_file():
             raw = json.loads(saved.read_text(encoding="utf-8"))
             per_student[student] = {_key(k): v for k, v in raw.items()}

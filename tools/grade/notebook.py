@@ -11,11 +11,19 @@ The notebook run is the one the student submitted: the driver runs it in a fresh
 of the submission, which the code tests never touched (code they run could otherwise
 rewrite it into a notebook that trivially runs clean).
 
-Trust: the executed notebook comes back from the same sandbox that ran the student's
-cells, so a cell that sets out to forge it can; this process checks what it can (the
-cells and their sources are those it sent, counts are those of a run top to bottom) and
-never runs anything from it. The code items (tools.grade.judging) do not have this
-weakness: their verdicts rest on arrays judged here.
+Trust: everything that reads the notebook (clearing it, the answers page, judging the
+executed notebook) runs in :mod:`tools.grade.judge`, in sandboxes of their own, never in
+the grader's process. With the driver's runner (as root) the sandbox starts the kernel
+as the student's user and nbclient, its client, as a user apart whose folder the kernel
+cannot reach: a cell that starts a watcher to replace the executed notebook cannot, and
+the notebook is read only once every process of the run is dead. What stays the
+student's: the kernel itself, so code in a cell can still change how later cells report
+(it is the student's interpreter); the verdicts of the code items (tools.grade.judging)
+rest on arrays judged by the grader and have no such weakness.
+
+Budget: :data:`NOTEBOOK_CPU` seconds of CPU (five times the reference's run, a floor of
+120 s), :data:`NOTEBOOK_WALL` seconds of wall clock for the whole run and for any one
+cell; a submission whose code tests ran out of time gets :data:`SHORT_WALL`.
 
 :func:`answers_markdown` gathers the written answers (the markdown cells tagged
 ``answer`` in the reference, with the question above each) and the code the student
@@ -25,62 +33,79 @@ page per student for the TAs.
 
 from __future__ import annotations
 
-import re
+import hashlib
+import json
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
-import nbformat
-
-from tools.release import notebook as nbsteps
-
-from . import child
+from . import child, contained, judge
 from .rubric import NOTEBOOK_ITEM, TestResult, load_rubric
-from .runner import CHILD_NAME, CHILD_SOURCE, MAX_NOTEBOOK_BYTES, NOTEBOOK
+from .runner import CHILD_NAME, CHILD_SOURCE, MAX_NOTEBOOK_BYTES
 from .runner import Folder as _Folder
 from .runner import read_notebook_bytes as submitted_notebook
 
-CELL_TIMEOUT = 600  # seconds for one cell (the grid search is the longest)
-NOTEBOOK_WALL = 1200.0  # seconds for the whole run (the reference takes 25 s of CPU)
-STATUS_OF_STOP = {"timeout": "timeout", "dead kernel": "crashed"}
+# The budget comes from the reference's own run: about 25 s of CPU for the whole notebook
+# on the bundled data. A submission gets five times that (a floor of 120 s), and a wall
+# clock four times its CPU, for a loaded machine; no cell may take longer than the whole.
+REFERENCE_CPU = 25.0
+NOTEBOOK_CPU = max(120.0, 5 * REFERENCE_CPU)
+NOTEBOOK_WALL = 4 * NOTEBOOK_CPU
+CELL_TIMEOUT = int(NOTEBOOK_WALL)
+SHORT_WALL = 60.0  # for a submission whose code tests already ran out of time
+VERDICT_LIMIT = 4096  # bytes of the judge's verdict (a few numbers and one sentence)
+PAGE_LIMIT = 4 * judge.MAX_PAGE  # bytes of the answers page (UTF-8 of MAX_PAGE characters)
 
 
-def _parse(data: bytes, name: str) -> nbformat.NotebookNode:
+_PREPARED: dict[str, tuple[bytes, str, dict]] = {}  # the last notebook prepared, by hash
+
+
+def _prepare(data: bytes) -> tuple[bytes, str, dict]:
+    """The notebook to run (outputs cleared), the answers page and a summary, made by the
+    judge in a sandbox of its own. ValueError when it is not a notebook.
+
+    The answers page and the run both need it: the last result is kept (one entry, so
+    a worker holds at most one notebook's worth), keyed by the bytes' SHA-256.
+    """
+    key = hashlib.sha256(data).hexdigest()
+    if key in _PREPARED:
+        return _PREPARED[key]
+    found = contained.run_judge(
+        "prepare",
+        {"submitted.ipynb": data},
+        {"sent.ipynb": MAX_NOTEBOOK_BYTES, "answers.md": PAGE_LIMIT, "summary.json": 4096},
+    )
     try:
-        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
-    except Exception as error:  # noqa: BLE001 - JSON, encoding or schema: all the student's
-        raise ValueError(f"{name} cannot be read as a notebook ({type(error).__name__})") from None
-    if not isinstance(nb.get("cells"), list):
-        raise ValueError(f"{name} has no list of cells")
-    return nb
+        summary = json.loads(found["summary.json"])
+    except ValueError:
+        summary = {}
+    if not isinstance(summary, dict):
+        summary = {}
+    prepared = found["sent.ipynb"], found["answers.md"].decode("utf-8", "replace"), summary
+    _PREPARED.clear()
+    _PREPARED[key] = prepared
+    return prepared
 
 
-def _counted(cell: nbformat.NotebookNode) -> bool:
-    """Code cells that a run executes (nbclient skips empty ones)."""
-    return cell.get("cell_type") == "code" and bool(str(cell.get("source", "")).strip())
+def _verdict(sent: bytes, ran: bytes) -> dict:
+    """The judge's reading of the executed notebook, each field checked here."""
+    found = contained.run_judge(
+        "verdict", {"sent.ipynb": sent, "ran.ipynb": ran}, {"verdict.json": VERDICT_LIMIT}
+    )
+    try:
+        raw = json.loads(found["verdict.json"])
+        clean, total, stopped = int(raw["clean"]), int(raw["total"]), str(raw["stopped"])
+        status = str(raw["status"])
+    except (ValueError, KeyError, TypeError):
+        raise contained.JudgeFailed("crashed", "the reader's verdict is malformed") from None
+    if not 0 <= clean <= total or status not in ("ok", "timeout", "memory", "crashed"):
+        raise contained.JudgeFailed("crashed", "the reader's verdict is out of range")
+    return {"clean": clean, "total": total, "stopped": stopped[:500], "status": status}
 
 
-def _judge_run(sent: nbformat.NotebookNode, ran: nbformat.NotebookNode) -> tuple[int, int, str]:
-    """(code cells run cleanly before the first failure, code cells, what stopped the run)."""
-    if len(ran.cells) != len(sent.cells) or any(
-        a.get("cell_type") != b.get("cell_type") or a.get("source") != b.get("source")
-        for a, b in zip(sent.cells, ran.cells, strict=True)
-    ):
-        raise ValueError("the executed notebook is not the notebook that was sent")
-    code = [cell for cell in ran.cells if _counted(cell)]
-    clean, previous = 0, 0
-    for number, cell in enumerate(code, start=1):
-        count = cell.get("execution_count")
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        if errors:
-            name = str(errors[0].get("ename", "an error"))[:60]
-            return clean, len(code), f"code cell {number} of {len(code)} raised {name}"
-        if not isinstance(count, int) or count <= previous:
-            return clean, len(code), f"code cell {number} of {len(code)} did not run"
-        clean, previous = clean + 1, count
-    return clean, len(code), ""
-
-
-def grade_notebook(workdir: Path, run) -> TestResult:
+def grade_notebook(workdir: Path, run, short: bool = False) -> TestResult:
     """Re-execute the student's notebook in the sandbox; points for the cells that run.
 
     Parameters
@@ -88,10 +113,15 @@ def grade_notebook(workdir: Path, run) -> TestResult:
     workdir : the submission's scratch folder (clean student edition, the student's
         files over it, ``notebooks/softmax.ipynb`` among them).
     run : ``run(argv, wall_seconds) -> RunResult`` in the sandbox with cwd ``workdir``.
+    short : give the run only SHORT_WALL seconds (the code tests already ran out of time).
 
     Returns
     -------
     The TestResult of the rubric's ``notebook`` item.
+
+    The notebook is read, and the executed one judged, by :mod:`tools.grade.judge` in
+    sandboxes of their own, never in this process; the executed notebook is read only
+    after every process of the run is dead, and only its size is trusted here.
     """
     item = next(i for i in load_rubric() if i.name == NOTEBOOK_ITEM)
 
@@ -100,45 +130,44 @@ def grade_notebook(workdir: Path, run) -> TestResult:
         return TestResult(item.name, score, item.points, output, item.visibility, status, hint)
 
     try:
-        data = submitted_notebook(Path(workdir))
-        sent = nbsteps.clear_outputs(_parse(data, NOTEBOOK))
+        sent = _prepare(submitted_notebook(Path(workdir)))[0]
     except ValueError as error:
         return result(0.0, f"Not run: {error}.")
-    folder = _Folder(Path(workdir))
-    try:
-        folder.write(CHILD_NAME, CHILD_SOURCE.read_bytes())
-        folder.write(child.NOTEBOOK_IN, nbsteps.write(sent))
-        folder.remove(child.NOTEBOOK_OUT)
-        argv = [
-            sys.executable,
-            "-I",
-            str(Path(workdir) / CHILD_NAME),
-            "notebook",
-            str(CELL_TIMEOUT),
-        ]
-        outcome = run(argv, NOTEBOOK_WALL)
-        data = folder.read(child.NOTEBOOK_OUT, MAX_NOTEBOOK_BYTES)
-    finally:
-        folder.close()
+    except contained.JudgeFailed as failed:
+        return result(0.0, f"Not run: {failed}.", failed.status)
+    wall = SHORT_WALL if short else NOTEBOOK_WALL
+    timeout = str(int(min(CELL_TIMEOUT, wall)))
+    if "kernel" in _parameters(run):
+        outcome, data = _run_attached(Path(workdir), run, sent, wall, timeout)
+    else:  # a runner that cannot start a kernel apart: the client shares its sandbox
+        folder = _Folder(Path(workdir))
+        try:
+            folder.write(CHILD_NAME, CHILD_SOURCE.read_bytes())
+            folder.write(child.NOTEBOOK_IN, sent)
+            folder.remove(child.NOTEBOOK_OUT)
+            argv = [sys.executable, "-I", str(Path(workdir) / CHILD_NAME), "notebook", timeout]
+            outcome = run(argv, wall)
+            data = folder.read(child.NOTEBOOK_OUT, MAX_NOTEBOOK_BYTES)
+        finally:
+            folder.close()
     status = outcome.status
     if data is None:
         why = {"timeout": "it ran out of time", "memory": "it ran out of memory"}
+        cut = " (shortened: the code tests had run out of time)" if short else ""
         return result(
             0.0,
-            f"The notebook did not finish: {why.get(status, 'the run crashed')}.",
+            f"The notebook did not finish: {why.get(status, 'the run crashed')}{cut}.",
             status if status != "ok" else "crashed",
         )
     try:
-        ran = _parse(data, "the executed notebook")
-        clean, total, stopped = _judge_run(sent, ran)
+        verdict = _verdict(sent, data)
     except ValueError as error:
         return result(0.0, f"The run cannot be judged: {error}.", "crashed")
-    marks = ran.metadata.get("grade")
-    stop = str(marks.get("stopped", "")) if isinstance(marks, dict) else ""
-    if stop in STATUS_OF_STOP and status == "ok":
-        status = STATUS_OF_STOP[stop]
-    if stopped.endswith("raised MemoryError") and status == "ok":
-        status = "memory"
+    except contained.JudgeFailed as failed:
+        return result(0.0, f"The run cannot be judged: {failed}.", failed.status)
+    clean, total, stopped = verdict["clean"], verdict["total"], verdict["stopped"]
+    if verdict["status"] != "ok" and status == "ok":
+        status = verdict["status"]
     if not total:
         return result(0.0, "The notebook has no code cells.", status)
     if not stopped:
@@ -147,10 +176,49 @@ def grade_notebook(workdir: Path, run) -> TestResult:
     return result(clean / total, f"{clean} of {total} code cells ran; {stopped}.", status, hint)
 
 
-# --- the answers page ---------------------------------------------------------------------------
+def _parameters(function) -> set[str]:
+    import inspect
 
-_YOUR_ANSWER = re.compile(r"^\s*\*\*Your answer:\*\*")
-_TODO = re.compile(r"^\s*#\s*TODO:")
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return {"kernel"}
+    return {p.name for p in parameters}
+
+
+def _run_attached(workdir: Path, run, sent: bytes, wall: float, timeout: str):
+    """Run the notebook with the kernel as the student and its client as a user apart.
+
+    The client's folder sits beside the scratch folder, out of the kernel's reach; the
+    executed notebook is read from it once ``run`` returned, with every process dead.
+    """
+    trusted = Path(tempfile.mkdtemp(prefix="cs231n-client-", dir=workdir.parent))
+    try:
+        shutil.copyfile(CHILD_SOURCE, trusted / CHILD_NAME)
+        (trusted / "in.ipynb").write_bytes(sent)
+        argv = [sys.executable, "-I", str(trusted / CHILD_NAME), "attach", str(trusted), timeout]
+        kernel = [sys.executable, "-m", "ipykernel_launcher"]
+        outcome = run(
+            argv,
+            wall,
+            kernel=kernel,
+            kernel_cwd=workdir / "notebooks",
+            trusted=trusted,
+            env={"CS231N_DATASET": "fashion-mnist", "MPLBACKEND": "Agg"},
+        )
+        folder = _Folder(trusted)
+        try:
+            data = folder.read("out.ipynb", MAX_NOTEBOOK_BYTES)
+        finally:
+            folder.close()
+        return outcome, data
+    finally:
+        shutil.rmtree(trusted, ignore_errors=True)
+
+
+# --- the answers page ---------------------------------------------------------------------------
 
 
 def answers_markdown(nb_path: Path) -> str:
@@ -159,58 +227,18 @@ def answers_markdown(nb_path: Path) -> str:
     Answers are the markdown cells tagged ``answer`` (or, where a student dropped the
     tag, starting with ``**Your answer:**``), each under the question cell above it;
     code is the cells tagged ``solution`` (or starting with ``# TODO:``), each in a
-    fenced block. Raises ValueError when the file is not a notebook.
+    fenced block. Built by :mod:`tools.grade.judge` in a sandbox of its own, in one pass
+    and with every part capped. Raises ValueError when the file is not a notebook, and
+    :class:`tools.grade.contained.JudgeFailed` when reading it exceeds the judge's limits.
     """
     nb_path = Path(nb_path)
-    data = nb_path.read_bytes()[: MAX_NOTEBOOK_BYTES + 1]
-    if len(data) > MAX_NOTEBOOK_BYTES:
-        raise ValueError(f"{nb_path.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
-    nb = _parse(data, nb_path.name)
-    lines = ["# Written answers and notebook code", ""]
-    found = 0
-    for index, cell in enumerate(nb.cells):
-        source = str(cell.get("source", ""))
-        tags = set(cell.get("metadata", {}).get("tags", []) or [])
-        if cell.get("cell_type") == "markdown" and (
-            nbsteps.ANSWER_TAG in tags or _YOUR_ANSWER.match(source)
-        ):
-            question = _question_above(nb.cells, index)
-            lines += [f"## Cell {index + 1}: answer", ""]
-            if question:
-                lines += ["> " + line for line in question.splitlines()] + [""]
-            blank = source.strip() == nbsteps.ANSWER_BLANK
-            lines += ["*Not answered.*" if blank else source.strip(), ""]
-            found += 1
-        elif cell.get("cell_type") == "code" and (
-            nbsteps.SOLUTION_TAG in tags or _TODO.match(source)
-        ):
-            fence = "`" * max(3, _longest_backtick_run(source) + 1)
-            lines += [
-                f"## Cell {index + 1}: code",
-                "",
-                f"{fence}python",
-                source.rstrip(),
-                fence,
-                "",
-            ]
-            found += 1
-    if not found:
-        lines += ["*No answer or solution cells were found in this notebook.*", ""]
-    return "\n".join(lines)
-
-
-def _question_above(cells: list, index: int) -> str:
-    """The nearest markdown cell above ``index`` that is not itself an answer."""
-    for cell in reversed(cells[:index]):
-        if cell.get("cell_type") != "markdown":
-            continue
-        source = str(cell.get("source", ""))
-        tags = set(cell.get("metadata", {}).get("tags", []) or [])
-        if nbsteps.ANSWER_TAG in tags or _YOUR_ANSWER.match(source):
-            continue
-        return source.strip()
-    return ""
-
-
-def _longest_backtick_run(text: str) -> int:
-    return max((len(m) for m in re.findall(r"`+", text)), default=0)
+    folder = os.open(nb_path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        data = _Folder.read_at(folder, nb_path.name, MAX_NOTEBOOK_BYTES)
+    finally:
+        os.close(folder)
+    if data is None:
+        raise ValueError(
+            f"{nb_path.name} is missing, or not a regular file under {MAX_NOTEBOOK_BYTES >> 20} MB"
+        )
+    return _prepare(data)[1]

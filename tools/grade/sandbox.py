@@ -11,9 +11,17 @@ is mounted writable, in a memory and pids cgroup of its own as well. When it exi
 its wall-clock limit passes, every process it started dies with the namespace.
 
 Where namespaces are unavailable (not root, or no ``unshare``), :func:`run` falls back to
-rlimits and a process group, and :func:`isolation` says that network and file-system
-isolation are not active, so that results can say so. ``CS231N_GRADE_SANDBOX=rlimits``
-forces the fallback.
+rlimits and a subreaper that kills every process the command started, and
+:func:`isolation` says that network and file-system isolation are not active, so that
+results can say so. ``CS231N_GRADE_SANDBOX=rlimits`` forces the fallback. As root, the
+fallback runs the command as a user of its own, and refuses (:class:`SandboxError`, with
+what to do) where that user could not reach the interpreter: student code never runs as
+root outside a user namespace.
+
+Nothing the command can touch carries its verdict: it holds no descriptor but 0, 1 and 2;
+its CPU time comes from ``wait4`` on the sandbox's first process and its wall time from
+this process's clock; the status pipe is read without blocking once that process has
+exited.
 
 BLAS and OpenMP pools are held to one thread in the child's environment
 (``OPENBLAS_NUM_THREADS=1`` and friends), so ``JOBS`` parallel submissions use ``JOBS``
@@ -26,6 +34,7 @@ import functools
 import json
 import os
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -33,6 +42,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,6 +57,7 @@ GB = 1 << 30
 MB = 1 << 20
 OUTPUT_LIMIT = 64 * 1024  # characters of stdout/stderr kept in a RunResult (the tail)
 CGROUP_V1 = Path("/sys/fs/cgroup")
+CGROUP_TAG = ""  # set per submission process, so the batch can remove what a dead one left
 
 # Messages a process prints when an allocation fails under RLIMIT_AS (Python, numpy, libc,
 # C++), or when the cgroup's OOM killer ended it.
@@ -86,6 +97,11 @@ class Limits:
     fsize: int = 64 * MB
     nproc: int = 256
     tmp_size: int = 64 * MB
+    disk: int | None = None  # bytes the scratch folder may hold (None: its own tmpfs caps it)
+
+
+class SandboxError(Exception):
+    """The sandbox cannot run student code safely here; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -127,8 +143,54 @@ def isolation() -> Isolation:
 
 
 def _fallback(why: str) -> Isolation:
-    user = "; a user of its own where it can reach the interpreter" if os.geteuid() == 0 else ""
-    return Isolation(False, False, False, f"rlimits only{user}: no namespaces, {why}")
+    return Isolation(False, False, False, f"rlimits only: no namespaces, {why}")
+
+
+def user_line() -> str:
+    """Who student code runs as here, in one line for ``make grade`` to print."""
+    iso = isolation()
+    if iso.namespaces:
+        return "a user of its own per submission (uid >= 200000), inside namespaces"
+    if os.geteuid() == 0:
+        problem = _unreachable_problem()
+        if problem:
+            return f"nobody: grading is refused ({problem})"
+        return "a user of its own per submission (uid >= 200000), no namespaces"
+    return (
+        f"your own user (uid {os.getuid()}): it can read and write whatever you can; "
+        "grade as root for a user of its own and namespaces"
+    )
+
+
+def _unreachable_problem(program: str | None = None) -> str:
+    """Why a user of its own could not run ``program`` here ('' when it could)."""
+    program = program or sys.executable
+    for what, path in (
+        ("the interpreter", Path(os.path.realpath(program))),
+        ("the temporary folder", Path(tempfile.gettempdir())),
+    ):
+        if not _reachable(path):
+            return f"{what} {path} sits in a folder other users cannot enter"
+    return ""
+
+
+def check_ready(program: str | None = None) -> None:
+    """Raise SandboxError when student code would run as root outside a user namespace.
+
+    That is the case as root without namespaces when the interpreter (a pyenv Python
+    under a closed /root, a checkout in a 0700 folder) is out of other users' reach.
+    """
+    if isolation().namespaces or os.geteuid() != 0:
+        return
+    problem = _unreachable_problem(program)
+    if problem:
+        raise SandboxError(
+            f"student code would run as root: {problem}, so a user of its own cannot run "
+            "it. Grade where namespaces work (root with util-linux unshare, without "
+            "CS231N_GRADE_SANDBOX=rlimits), or build the virtual environment from a "
+            "Python every user can reach (make clean; make grade PYTHON=/usr/bin/python3), "
+            "or open the folders above it (chmod o+x)"
+        )
 
 
 def _cgroup_probe() -> bool:
@@ -144,7 +206,7 @@ def _cgroup_probe() -> bool:
 
 
 def _make_cgroups(limits: Limits) -> list[Path]:
-    name = f"cs231n-grade-{uuid.uuid4().hex}"
+    name = f"cs231n-grade-{CGROUP_TAG}{uuid.uuid4().hex}"
     memory, pids = CGROUP_V1 / "memory" / name, CGROUP_V1 / "pids" / name
     try:
         memory.mkdir()
@@ -171,8 +233,6 @@ def _remove_cgroups(folders: list[Path]) -> bool:
                 folder.rmdir()
                 break
             except OSError:
-                import time
-
                 time.sleep(0.05)
     return hit
 
@@ -246,13 +306,18 @@ def _reachable(path: Path) -> bool:
 def _sandbox_uid(workdir: Path, program: str, namespaces: bool) -> int | None:
     """The user a command in ``workdir`` runs as: its owner if prepared, else nobody.
 
-    ``None`` (stay who we are) when not root, or, without namespaces, when another user
-    could not reach ``workdir`` or the program (a folder above it is closed to others).
+    ``None`` (stay who we are) when not root. Without namespaces, when another user could
+    not reach ``workdir`` or the program (a folder above it is closed to others), raises
+    SandboxError rather than run the command as root.
     """
     if os.geteuid() != 0:
         return None
     if not namespaces and not (_reachable(workdir) and _reachable(Path(program))):
-        return None
+        check_ready(program)  # raises for an unreachable interpreter; else the folder
+        raise SandboxError(
+            f"student code would run as root: {workdir} or {program} sits in a folder "
+            "other users cannot enter; give the scratch folder's parents o+x"
+        )
     owner = workdir.stat().st_uid
     return owner if SANDBOX_UIDS[0] <= owner < SANDBOX_UIDS[1] else NOBODY
 
@@ -288,17 +353,38 @@ def run(
     return run_limited(argv, Path(workdir), limits, env=env)
 
 
+CLIENT_UID_OFFSET = 1_000_000  # the client of a kernel run: the student's uid plus this
+
+
 def run_limited(
-    argv: list[str], workdir: Path, limits: Limits, *, env: dict | None = None
+    argv: list[str],
+    workdir: Path,
+    limits: Limits,
+    *,
+    env: dict | None = None,
+    kernel: list[str] | None = None,
+    kernel_cwd: Path | None = None,
+    trusted: Path | None = None,
 ) -> RunResult:
-    """:func:`run` with a full :class:`Limits`."""
+    """:func:`run` with a full :class:`Limits`.
+
+    With ``kernel`` (a Jupyter kernel's argv, less ``-f FILE``): the sandbox first starts
+    that kernel as the student's user in ``kernel_cwd``, then runs ``argv``, the kernel's
+    client, as a user of its own (where root) with its home in ``trusted``, a folder of
+    the caller's that the kernel's user cannot reach. The client finds the connection in
+    ``trusted/kernel.json`` (with the kernel's ``pid``) and writes what it hands back into
+    ``trusted``: code in the kernel cannot touch it. Both die when the client exits.
+    """
     workdir = workdir.resolve()
     if not Path(argv[0]).is_absolute():
         raise ValueError(f"sandbox: argv[0] must be an absolute path, got {argv[0]!r}")
     iso = isolation()
+    uid = _sandbox_uid(workdir, argv[0], iso.namespaces)  # raises rather than run as root
     private = Path(tempfile.mkdtemp(prefix="cs231n-sandbox-"))
     cgroups = _make_cgroups(limits) if iso.cgroup else []
     status_read, status_write = os.pipe()
+    os.set_blocking(status_read, False)
+    usage = None
     try:
         (private / "root").mkdir()
         config = {
@@ -314,16 +400,22 @@ def run_limited(
             "fsize": int(limits.fsize),
             "nproc": int(limits.nproc),
             "tmp_size": int(limits.tmp_size),
+            "disk": None if limits.disk is None else int(limits.disk),
             "status_fd": status_write,
             "cgroups": [str(c) for c in cgroups],
-            "uid": _sandbox_uid(workdir, argv[0], iso.namespaces),
+            "uid": uid,
         }
+        if kernel is not None:
+            if trusted is None:
+                raise ValueError("sandbox: a kernel run needs a trusted folder for its client")
+            config["kernel"] = _kernel_config(kernel, kernel_cwd or workdir, trusted, uid)
         prefix = _unshare_argv() if iso.namespaces else []
         setpriv = shutil.which("setpriv")
         if setpriv:  # the sandbox dies with the grader (unshare ignores SIGTERM and SIGINT)
             prefix = [setpriv, "--pdeathsig", "KILL", *prefix]
         command = [*prefix, sys.executable, "-I", str(INIT), json.dumps(config)]
         with open(private / "stdout", "w+b") as out, open(private / "stderr", "w+b") as err:
+            started = time.monotonic()
             process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
@@ -335,12 +427,9 @@ def run_limited(
             )
             os.close(status_write)
             status_write = -1
-            try:
-                process.wait(timeout=limits.wall + 30)  # the init's own clock failed
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            report = _read_all(status_read)
+            usage = _wait(process, started + limits.wall + 30)  # past it, the init's clock failed
+            wall = time.monotonic() - started
+            report = _read_report(status_read)
             stdout, stderr = _tail(out), _tail(err)
     finally:
         os.close(status_read)
@@ -348,17 +437,77 @@ def run_limited(
             os.close(status_write)
         memory_hit = _remove_cgroups(cgroups)
         shutil.rmtree(private, ignore_errors=True)
+    report["wall"] = wall
+    report["cpu"] = usage.ru_utime + usage.ru_stime
     return _classify(report, stdout, stderr, limits, memory_hit)
 
 
-def _read_all(fd: int) -> dict:
-    chunks = []
-    while chunk := os.read(fd, 65536):
+def _kernel_config(kernel: list[str], cwd: Path, trusted: Path, uid: int | None) -> dict:
+    trusted = trusted.resolve()
+    client = None if uid is None else uid + CLIENT_UID_OFFSET
+    if client is not None:
+        for path in [trusted, *trusted.rglob("*")]:
+            os.chown(path, client, client, follow_symlinks=False)
+        trusted.chmod(0o700)
+    home = str(trusted)
+    return {
+        "argv": [str(a) for a in kernel],
+        "cwd": str(Path(cwd).resolve()),
+        "outdir": home,
+        "client_uid": client,
+        "client_env": {
+            "HOME": home,
+            "JUPYTER_RUNTIME_DIR": home + "/runtime",
+            "JUPYTER_DATA_DIR": home + "/data",
+            "JUPYTER_CONFIG_DIR": home + "/config",
+            "IPYTHONDIR": home + "/ipython",
+            "MPLCONFIGDIR": home + "/matplotlib",
+        },
+    }
+
+
+def _wait(process: subprocess.Popen, deadline: float) -> resource.struct_rusage:
+    """Reap ``process`` by ``wait4``; SIGKILL its group at ``deadline``. Its rusage.
+
+    The rusage counts the process and every descendant it (or the sandbox's init under it)
+    reaped: the CPU time of everything the command started, measured by the kernel.
+    """
+    while True:
+        pid, wait_status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid == process.pid:
+            process.returncode = os.waitstatus_to_exitcode(wait_status)
+            return usage
+        if time.monotonic() > deadline:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _, wait_status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(wait_status)
+            return usage
+        time.sleep(0.01)
+
+
+REPORT_LIMIT = 4096  # bytes: the init's report is one short JSON object
+
+
+def _read_report(fd: int) -> dict:
+    """The init's report, read without blocking (whoever else holds the pipe open)."""
+    chunks, size = [], 0
+    while size <= REPORT_LIMIT:
+        try:
+            chunk = os.read(fd, REPORT_LIMIT + 1)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
         chunks.append(chunk)
+        size += len(chunk)
     try:
-        return json.loads(b"".join(chunks) or b"{}")
-    except json.JSONDecodeError:
+        report = json.loads(b"".join(chunks)[: REPORT_LIMIT + 1] or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return {}
+    return report if isinstance(report, dict) else {}
 
 
 def _tail(file) -> str:
@@ -375,9 +524,14 @@ def _classify(report: dict, stdout: str, stderr: str, limits: Limits, memory_hit
         why = report.get("setup_error", "the sandbox ended without a report")
         return RunResult("crashed", None, stdout, f"sandbox: {why}\n{stderr}", wall, cpu)
     code = report["returncode"]
-    if report["timed_out"]:
+    if code is not None and type(code) is not int:
+        return RunResult("crashed", None, stdout, f"sandbox: a bad report\n{stderr}", wall, cpu)
+    if report.get("timed_out"):
         note = f"\nsandbox: stopped after the wall-clock limit of {limits.wall:g} s"
         return RunResult("timeout", None, stdout, stderr + note, wall, cpu)
+    if report.get("disk_full"):
+        note = f"\nsandbox: stopped after filling its disk budget of {limits.disk / MB:g} MB"
+        return RunResult("crashed", None, stdout, stderr + note, wall, cpu)
     if code == 0:
         return RunResult("ok", 0, stdout, stderr, wall, cpu)
     # SIGXCPU comes only from RLIMIT_CPU's soft limit; SIGKILL from its hard limit, from

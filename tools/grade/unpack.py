@@ -7,6 +7,12 @@ reports as ``invalid``) when it holds an entry with ``..``, an absolute path, a 
 an encrypted or duplicated entry, or more than ``MAX_BYTES`` once uncompressed (counted as
 the bytes come out, since a zip's stated sizes can lie). Entries that are not on the
 allow-list are ignored and listed.
+
+Every name is normalised before anything looks at it (:func:`normalise`): backslashes
+become slashes, empty and ``.`` parts go, so ``./cs231n//tuning.py`` is
+``cs231n/tuning.py``. Two entries whose normalised names differ only in case count as
+duplicates (on a case-insensitive disk they are one file), and so the archive is refused
+rather than one of them silently graded.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import stat
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 MAX_BYTES = 20_000_000  # uncompressed, over the whole archive
 MAX_ENTRIES = 10_000
@@ -33,6 +39,16 @@ class Unpacked:
     files: dict[str, bytes]
     ignored: list[str] = field(default_factory=list)
     prefix: str = ""  # a single top folder that was stripped, e.g. "student/"
+
+
+def normalise(name: str) -> str:
+    """A zip entry's name as a path: ``/`` only, no empty or ``.`` parts.
+
+    ``./a//b/./c`` -> ``a/b/c``. Absolute paths and ``..`` are refused before this
+    (:func:`_refuse_unsafe`), so the result is relative and stays inside the submission.
+    """
+    parts = name.replace("\\", "/").split("/")
+    return "/".join(p for p in parts if p not in ("", "."))
 
 
 def _refuse_unsafe(info: zipfile.ZipInfo) -> None:
@@ -80,10 +96,17 @@ def unpack(archive: Path, allowed: set[str], max_bytes: int = MAX_BYTES) -> Unpa
             )
         for info in infos:
             _refuse_unsafe(info)
-        names = [i.filename.replace("\\", "/") for i in infos if not i.is_dir()]
-        if len(set(names)) != len(names):
-            duplicates = sorted({n for n in names if names.count(n) > 1})
-            raise InvalidSubmission(f"the archive holds duplicate entries: {duplicates}")
+        names = [normalise(i.filename) for i in infos if not i.is_dir()]
+        folded: dict[str, list[str]] = {}
+        for info in infos:
+            if not info.is_dir():
+                folded.setdefault(normalise(info.filename).casefold(), []).append(info.filename)
+        duplicates = sorted(n for group in folded.values() if len(group) > 1 for n in group)
+        if duplicates:
+            raise InvalidSubmission(
+                f"the archive holds entries that are one file once their names are "
+                f"normalised: {duplicates[:10]}; zip each file once (make submission does)"
+            )
         stated = sum(i.file_size for i in infos)
         if stated > max_bytes:
             raise InvalidSubmission(
@@ -96,8 +119,10 @@ def unpack(archive: Path, allowed: set[str], max_bytes: int = MAX_BYTES) -> Unpa
         for info in infos:
             if info.is_dir():
                 continue
-            name = info.filename.replace("\\", "/")
-            rel = str(PurePosixPath(name[len(prefix) :])) if name.startswith(prefix) else name
+            name = normalise(info.filename)
+            rel = name[len(prefix) :] if prefix and name.startswith(prefix) else name
+            if not rel:
+                continue
             if rel not in allowed:
                 result.ignored.append(name)
                 continue

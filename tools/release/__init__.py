@@ -16,6 +16,7 @@ The pipeline is in :func:`tools.release.build.build_edition`:
 3. ``stub_solution_cells``  notebook cells tagged ``solution`` -> TODO comment + raise
 4. ``blank_answer_cells``   markdown cells tagged ``answer`` -> "Your answer" blank
 5. ``clear_outputs``        no outputs, execution counts or timings
+   ``strip_metadata``       only kernelspec, language_info and cell tags; no attachments
 6. ``record_release``       notebooks/.release.json: each released cell's id, type, tags
                             and source, which ``make submission`` checks the work against
 7. ``add_overlay``          the student README.md and Makefile from ``student/``

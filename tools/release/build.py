@@ -311,6 +311,7 @@ def _each_notebook(step: Callable[..., object], *, with_path: bool = True) -> Ca
 stub_solution_cells = _each_notebook(nbsteps.stub_solution_cells)
 blank_answer_cells = _each_notebook(nbsteps.blank_answer_cells)
 clear_outputs = _each_notebook(nbsteps.clear_outputs, with_path=False)
+strip_metadata = _each_notebook(nbsteps.strip_metadata, with_path=False)
 
 
 def record_release(tree: Tree) -> Tree:
@@ -378,6 +379,7 @@ def build_edition(
     edition = stub_solution_cells(edition)
     edition = blank_answer_cells(edition)
     edition = clear_outputs(edition)
+    edition = strip_metadata(edition)
     edition = record_release(edition)
     edition = add_overlay(edition, src, git=git)
     edition = check_size(edition)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -55,12 +56,48 @@ def solution_snippets(reference: dict[str, bytes]) -> set[str]:
     return {s for s in snippets if is_snippet(s)}
 
 
+def _strings(value: object) -> list[str]:
+    """Every string in a parsed JSON value, keys included, depth first."""
+    found, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            found.extend(k for k in item if isinstance(k, str))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def _decoded_attachments(raw: dict) -> list[str]:
+    """The text inside every attachment's base64 data (a worked answer could hide there)."""
+    texts = []
+    for cell in raw.get("cells", []) if isinstance(raw.get("cells"), list) else []:
+        attachments = cell.get("attachments") if isinstance(cell, dict) else None
+        for bundle in (attachments or {}).values() if isinstance(attachments, dict) else []:
+            for data in bundle.values() if isinstance(bundle, dict) else []:
+                try:
+                    texts.append(base64.b64decode(data).decode("utf-8", "replace"))
+                except (TypeError, ValueError):
+                    continue
+    return texts
+
+
 def searchable_text(path: str, data: bytes) -> str:
-    """What a reader of the file sees: notebooks as cell sources and outputs, not JSON."""
+    """Everything a file holds as text: for a notebook, every string of its whole JSON.
+
+    Sources and outputs, but also notebook and cell metadata and the decoded contents of
+    attachments, each string unescaped, and multi-line sources joined as Jupyter shows them.
+    """
     if path.endswith(".ipynb"):
-        nb = nbsteps.read(data)
-        parts = [cell.source for cell in nb.cells]
-        parts += [json.dumps(cell.get("outputs", []), ensure_ascii=False) for cell in nb.cells]
+        raw = json.loads(data.decode("utf-8"))
+        parts = _strings(raw)
+        for cell in raw.get("cells", []) if isinstance(raw, dict) else []:
+            if isinstance(cell, dict) and isinstance(cell.get("source"), list):
+                parts.append("".join(str(line) for line in cell["source"]))
+        parts += _decoded_attachments(raw) if isinstance(raw, dict) else []
         return "\n".join(parts)
     return data.decode("utf-8", errors="replace")
 

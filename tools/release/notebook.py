@@ -10,7 +10,8 @@ Conventions in the reference notebook (cell tags, set in Jupyter's property insp
   with :data:`ANSWER_BLANK`.
 
 Cells are never added, removed or reordered, and tags and ids stay, so solutions can be
-matched back to stubs by position.
+matched back to stubs by position. Any other metadata, and every attachment, is stripped
+(:func:`strip_metadata`).
 """
 
 from __future__ import annotations
@@ -113,6 +114,31 @@ def clear_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.outputs = []
             cell.execution_count = None
         cell.get("metadata", {}).pop("execution", None)
+    return nb
+
+
+# What a released notebook keeps of its metadata: everything else (an editor's state, a
+# tool's notes, a solution pasted into a cell's metadata) could carry the reference.
+KEPT_NOTEBOOK_METADATA = ("kernelspec", "language_info")
+KEPT_CELL_METADATA = ("tags",)
+
+
+def strip_metadata(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Copy of ``nb`` with only the metadata the student edition needs, and no attachments.
+
+    The notebook keeps :data:`KEPT_NOTEBOOK_METADATA`, each cell
+    :data:`KEPT_CELL_METADATA` (the tags: nbval's and the release's). Attachments (images
+    pasted into markdown) go: a worked answer could hide in one.
+    """
+    nb = copy.deepcopy(nb)
+    nb.metadata = nbformat.from_dict(
+        {k: v for k, v in nb.metadata.items() if k in KEPT_NOTEBOOK_METADATA}
+    )
+    for cell in nb.cells:
+        cell.metadata = nbformat.from_dict(
+            {k: v for k, v in cell.get("metadata", {}).items() if k in KEPT_CELL_METADATA}
+        )
+        cell.pop("attachments", None)
     return nb
 
 

@@ -1,0 +1,277 @@
+"""Grader code that reads a submission's content, run in a sandbox of its own.
+
+:mod:`tools.grade.contained` copies this module (and the few modules it imports) into a
+fresh scratch folder and runs it there under the submission's limits, as
+``python -I _grade_judge.py MODE``. No student code runs in that sandbox; what it reads
+is the student's data (the submitted notebook, the executed one, the Python files), which
+can be built to make parsing slow or big. So a notebook of two million lines, or twenty
+thousand answer cells, costs only this sandbox its time and memory, never a grader worker.
+Every step here is linear in its input and every output is capped.
+
+Modes, each reading and writing files in the current folder:
+
+``prepare``  ``submitted.ipynb`` -> ``sent.ipynb`` (outputs and execution counts cleared,
+             and cut before the "Optional: going further" heading, which nothing graded
+             follows: the notebook the kernel runs), ``answers.md`` (the TAs' page) and
+             ``summary.json`` (answer cells, blank ones, code cells).
+``verdict``  ``sent.ipynb`` + ``ran.ipynb`` -> ``verdict.json``: the code cells that ran
+             cleanly before the first failure, and that failure named by the heading above
+             it and its cell id.
+``blocks``   ``files.json`` (path -> source) -> ``blocks.json``: the normalised
+             student-written blocks that similarity compares.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+
+MAX_PAGE = 1 << 20  # characters of the answers page
+MAX_QUOTE = 2_000  # characters of the question quoted above an answer
+MAX_ANSWER = 20_000  # characters of one answer or one code cell on the page
+MAX_NAME = 160  # characters of a heading or cell id in a verdict
+ANSWER_TAG = "answer"
+SOLUTION_TAG = "solution"
+ANSWER_BLANK = "**Your answer:** *fill this in*"
+_YOUR_ANSWER = re.compile(r"^\s*\*\*Your answer:\*\*")
+_TODO = re.compile(r"^\s*#\s*TODO:")
+_OPTIONAL = re.compile(r"^\s{0,3}#{1,6}\s*Optional\b", re.IGNORECASE | re.MULTILINE)
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+def _write(name: str, data: bytes) -> None:
+    tmp = f".{name}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, name)
+
+
+def _source(cell: dict) -> str:
+    source = cell.get("source", "")
+    if isinstance(source, list):
+        return "".join(str(line) for line in source)
+    return str(source)
+
+
+def _tags(cell: dict) -> set[str]:
+    metadata = cell.get("metadata")
+    tags = metadata.get("tags") if isinstance(metadata, dict) else None
+    return {t for t in tags if isinstance(t, str)} if isinstance(tags, list) else set()
+
+
+def _cells(raw: object, what: str) -> list[dict]:
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
+        raise ValueError(f"{what} has no list of cells")
+    if not all(isinstance(cell, dict) for cell in raw["cells"]):
+        raise ValueError(f"{what} has a cell that is not a JSON object")
+    return raw["cells"]
+
+
+def _load(name: str, what: str) -> list[dict]:
+    try:
+        with open(name, "rb") as f:
+            raw = json.loads(f.read().decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise ValueError(f"{what} cannot be read as a notebook (not UTF-8 JSON)") from None
+    return _cells(raw, what)
+
+
+def _is_answer(cell: dict) -> bool:
+    return cell.get("cell_type") == "markdown" and (
+        ANSWER_TAG in _tags(cell) or bool(_YOUR_ANSWER.match(_source(cell)))
+    )
+
+
+def _is_code_answer(cell: dict) -> bool:
+    return cell.get("cell_type") == "code" and (
+        SOLUTION_TAG in _tags(cell) or bool(_TODO.match(_source(cell)))
+    )
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "\n\n*[cut: too long]*"
+
+
+def answers_page(cells: list[dict]) -> tuple[str, dict]:
+    """The TAs' page (markdown) and a summary: answers, blank answers, code cells.
+
+    One pass: the question above an answer is the last markdown cell seen that is not
+    itself an answer, quoted up to MAX_QUOTE characters; the page stops at MAX_PAGE.
+    """
+    parts = ["# Written answers and notebook code", ""]
+    size, question, answers, blank, code = 0, "", 0, 0, 0
+    for index, cell in enumerate(cells):
+        source = _source(cell)
+        if _is_answer(cell):
+            answers += 1
+            text = source.strip()
+            empty = not text or text == ANSWER_BLANK
+            blank += empty
+            piece = [f"## Cell {index + 1}: answer", ""]
+            if question:
+                quote = _cut(question, MAX_QUOTE)
+                piece += ["> " + line for line in quote.splitlines()] + [""]
+            piece += ["*Not answered.*" if empty else _cut(text, MAX_ANSWER), ""]
+        elif _is_code_answer(cell):
+            code += 1
+            body = _cut(source.rstrip(), MAX_ANSWER)
+            fence = "`" * max(3, max((len(m) for m in re.findall(r"`+", body)), default=0) + 1)
+            piece = [f"## Cell {index + 1}: code", "", f"{fence}python", body, fence, ""]
+        else:
+            if cell.get("cell_type") == "markdown":
+                question = source.strip()
+            continue
+        text = "\n".join(piece)
+        if size + len(text) > MAX_PAGE:
+            parts.append("*[The page stops here: the answers are longer than the page holds.]*")
+            break
+        parts.append(text)
+        size += len(text)
+    if not answers and not code:
+        parts += ["*No answer or solution cells were found in this notebook.*", ""]
+    summary = {"answers": answers, "blank_answers": blank, "code_answers": code}
+    parts.insert(2, f"Blank written answers: {blank} of {answers}.\n")
+    return "\n".join(parts), summary
+
+
+BLANK_LINE = re.compile(r"^Blank written answers: (\d+) of (\d+)\.$", re.MULTILINE)
+
+
+def blank_answers(page: str) -> tuple[int, int] | None:
+    """(blank, answers) from a page :func:`answers_page` wrote (its first such line)."""
+    found = BLANK_LINE.search(page[:4096])
+    return (int(found[1]), int(found[2])) if found else None
+
+
+def _counted(cell: dict) -> bool:
+    """Code cells that a run executes (nbclient skips empty ones)."""
+    return cell.get("cell_type") == "code" and bool(_source(cell).strip())
+
+
+def _where(cells: list[dict], index: int) -> str:
+    """A cell as a student finds it: the heading above it and its id."""
+    heading = ""
+    for cell in reversed(cells[:index]):  # linear: called once per verdict
+        if cell.get("cell_type") == "markdown":
+            found = _HEADING.findall(_source(cell))
+            if found:
+                heading = found[-1]
+                break
+    cell_id = cell_id_of(cells[index])
+    place = [f'under "{heading[:MAX_NAME]}"'] if heading else []
+    place += [f"cell id {cell_id}"] if cell_id else []
+    return ", ".join(place) or "no heading above it"
+
+
+def cell_id_of(cell: dict) -> str:
+    cell_id = cell.get("id")
+    return str(cell_id)[:MAX_NAME] if isinstance(cell_id, str) else ""
+
+
+def verdict(sent: list[dict], ran: list[dict], stop: str) -> dict:
+    """How far the run got: clean code cells before the first failure, and that failure."""
+    if len(ran) != len(sent) or any(
+        a.get("cell_type") != b.get("cell_type") or _source(a) != _source(b)
+        for a, b in zip(sent, ran, strict=True)
+    ):
+        raise ValueError("the executed notebook is not the notebook that was sent")
+    total = sum(1 for cell in ran if _counted(cell))
+    clean, previous = 0, 0
+    for index, cell in enumerate(ran):
+        if not _counted(cell):
+            continue
+        count = cell.get("execution_count")
+        outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
+        errors = [o for o in outputs if isinstance(o, dict) and o.get("output_type") == "error"]
+        if errors or not isinstance(count, int) or count <= previous:
+            name = str(errors[0].get("ename", "an error"))[:60] if errors else ""
+            what = f"code cell {clean + 1} of {total}"
+            where = f" ({_where(ran, index)})"
+            if stop == "timeout" or (name == "KeyboardInterrupt" and stop != "error"):
+                return _stopped(clean, total, index, f"{what} ran out of time{where}", "timeout")
+            if errors:
+                status = "memory" if name == "MemoryError" else "ok"
+                return _stopped(clean, total, index, f"{what} raised {name}{where}", status)
+            if stop == "dead kernel":
+                return _stopped(
+                    clean, total, index, f"the kernel died in {what}{where}", "crashed"
+                )
+            return _stopped(clean, total, index, f"{what} did not run{where}", "ok")
+        clean, previous = clean + 1, count
+    return {"clean": clean, "total": total, "stopped": "", "cell": -1, "status": "ok"}
+
+
+def _stopped(clean: int, total: int, index: int, why: str, status: str) -> dict:
+    return {"clean": clean, "total": total, "stopped": why, "cell": index, "status": status}
+
+
+def main(argv: list[str]) -> int:
+    mode = argv[0] if argv else ""
+    try:
+        if mode == "prepare":
+            import nbformat
+
+            with open("submitted.ipynb", "rb") as f:
+                data = f.read()
+            try:
+                nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+            except Exception as error:  # noqa: BLE001 - JSON, encoding or schema: the student's
+                raise ValueError(
+                    f"the notebook cannot be read as a notebook ({type(error).__name__})"
+                ) from None
+            cells = _cells(nb, "the notebook")
+            page, summary = answers_page(cells)
+            optional = next(
+                (
+                    index
+                    for index, cell in enumerate(cells)
+                    if cell.get("cell_type") == "markdown" and _OPTIONAL.search(_source(cell))
+                ),
+                None,
+            )
+            if optional is not None:  # the required path only: nothing graded follows
+                summary["optional_cells_skipped"] = len(cells) - optional
+                del nb.cells[optional:]
+            for cell in nb.cells:
+                if cell.get("cell_type") == "code":
+                    cell.outputs = []
+                    cell.execution_count = None
+                cell.get("metadata", {}).pop("execution", None)
+            nb.metadata.pop("grade", None)
+            summary["code_cells"] = sum(1 for cell in cells if _counted(cell))
+            _write("sent.ipynb", (nbformat.writes(nb) + "\n").encode("utf-8"))
+            _write("answers.md", page.encode("utf-8"))
+            _write("summary.json", json.dumps(summary).encode())
+        elif mode == "verdict":
+            sent = _load("sent.ipynb", "the notebook sent")
+            with open("ran.ipynb", "rb") as f:
+                try:
+                    raw = json.loads(f.read().decode("utf-8"))
+                except (ValueError, RecursionError):
+                    raise ValueError("the executed notebook is not UTF-8 JSON") from None
+            ran = _cells(raw, "the executed notebook")
+            grade = raw.get("metadata", {}).get("grade") if isinstance(raw, dict) else None
+            stop = str(grade.get("stopped", ""))[:20] if isinstance(grade, dict) else ""
+            _write("verdict.json", json.dumps(verdict(sent, ran, stop)).encode())
+        elif mode == "blocks":
+            from tools.grade import similarity
+
+            with open("files.json", "rb") as f:
+                files = json.loads(f.read().decode("utf-8"))
+            found = similarity.blocks_of({str(k): str(v) for k, v in files.items()})
+            _write(
+                "blocks.json",
+                json.dumps({"|".join(map(str, k)): v for k, v in found.items()}).encode(),
+            )
+        else:
+            print(f"usage: _grade_judge.py prepare | verdict | blocks (not {mode!r})")
+            return 2
+    except ValueError as error:
+        _write("problem.txt", str(error)[:500].encode("utf-8", "replace"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
