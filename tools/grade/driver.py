@@ -313,11 +313,11 @@ def grade_batch(options: Options, edition: Path | None = None) -> int:
     elif options.student is None:
         rows = {}
     with tempfile.TemporaryDirectory(prefix="cs231n-edition-") as tmp:
-        if edition is None and zips:
-            edition = build_edition(Path(tmp) / "student")
-        for row in _grade_all(zips, options, edition):
-            rows[row["student"]] = row
-        if zips:
+        if zips:  # none when MANUAL only merges
+            if edition is None:
+                edition = build_edition(Path(tmp) / "student")
+            for row in _grade_all(zips, options, edition):
+                rows[row["student"]] = row
             starter = similarity.baseline(edition, edition / NOTEBOOK)
             similarity.write(options.out, similarity.load(options.out, sorted(rows)), starter)
     if options.manual:

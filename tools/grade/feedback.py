@@ -185,10 +185,14 @@ def feedback_markdown(student: str, result: dict) -> str:
 # --- figures for the answers page -----------------------------------------------------
 
 
+def source_of(cell: dict) -> str:
+    """A cell's source as one string (notebook JSON may store it as a list of lines)."""
+    source = cell.get("source", "")
+    return "".join(map(str, source)) if isinstance(source, list) else str(source)
+
+
 def _is_heading(cell: dict) -> bool:
-    return cell.get("cell_type") == "markdown" and str(cell.get("source", "")).lstrip().startswith(
-        "#"
-    )
+    return cell.get("cell_type") == "markdown" and source_of(cell).lstrip().startswith("#")
 
 
 def _png(data: object) -> bytes | None:
@@ -273,4 +277,4 @@ def is_answer_cell(cell: dict) -> bool:
     if cell.get("cell_type") != "markdown":
         return False
     tags = set(cell.get("metadata", {}).get("tags", []) or [])
-    return nbsteps.ANSWER_TAG in tags or bool(_ANSWER_START.match(str(cell.get("source", ""))))
+    return nbsteps.ANSWER_TAG in tags or bool(_ANSWER_START.match(source_of(cell)))

@@ -180,22 +180,24 @@ def build(out: Path, rubric: list, manual: Manual | None = None) -> str:
         s for s in statuses if s not in STATUS_COLOURS
     )
 
-    # failing cases, grouped by item and reason
-    hits: dict[tuple[str, str], list[str]] = defaultdict(list)
+    # failing cases, grouped by item and reason (a reason's case labels listed with it)
+    hits: dict[tuple[str, str], dict[str, set]] = defaultdict(lambda: defaultdict(set))
     for student in students:
         for test in _results(out, student).get("tests", []):
             name = str(test.get("name", ""))
-            if name.endswith(TA_SUFFIX) or test.get("score", 0) >= test.get("max_score", 0):
-                continue
             extra = test.get("extra_data", {})
-            cases = failed_cases(str(test.get("output", "")))
-            if extra.get("item_status", "ok") != "ok":
-                cases = cases or [f"status {extra['item_status']}"]
-            if not cases:
-                lines = [ln for ln in str(test.get("output", "")).splitlines() if ln.strip()]
-                cases = [lines[-1][:200] if lines else "failed"]
-            for case in dict.fromkeys(cases):
-                hits[(name, case)].append(student)
+            if name.endswith(TA_SUFFIX) or not extra.get("run", True):
+                continue  # TA items are not autograded; an invalid zip shows in the statuses
+            if test.get("score", 0) >= test.get("max_score", 0):
+                continue
+            cases = failed_cases(str(test.get("output", ""))) or [
+                f"status {extra.get('item_status', 'failed')}: no case finished"
+            ]
+            for case in cases:
+                label, _, reason = case.partition(": ")
+                if not reason:
+                    label, reason = "", case
+                hits[(name, reason[:200])][student].add(label)
     failures = sorted(hits.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:TOP_FAILURES]
 
     # similarity and blank answers
@@ -231,8 +233,17 @@ def build(out: Path, rubric: list, manual: Manual | None = None) -> str:
         "<h2>Most common failing cases</h2>",
         "<p>Grouped by item and reason, as the students' feedback names them.</p>",
         _table(
-            ["item", "case: reason", "students", "who"],
-            [[_esc(k[0]), _esc(k[1]), str(len(v)), _names(v)] for k, v in failures],
+            ["item", "reason", "students", "in the cases", "who"],
+            [
+                [
+                    _esc(item),
+                    _esc(reason),
+                    str(len(who)),
+                    _esc(", ".join(sorted({c for labels in who.values() for c in labels if c}))),
+                    _names(sorted(who)),
+                ]
+                for (item, reason), who in failures
+            ],
         ),
         "<h2>Statuses</h2>",
         f"<img alt='statuses' src='{status_chart({s: statuses[s] for s in order})}'>"

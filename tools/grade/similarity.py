@@ -90,14 +90,14 @@ def notebook_parts(nb: dict | None) -> tuple[str, dict[str, str], list[str]]:
     """
     from tools.release import notebook as nbsteps
 
-    from .feedback import is_answer_cell
+    from .feedback import is_answer_cell, source_of
 
     if nb is None:
         return "", {}, []
     cells = nb.get("cells", [])
     code, answers, blank = [], {}, []
     for index, cell in enumerate(cells):
-        source = str(cell.get("source", ""))
+        source = source_of(cell)
         tags = set(cell.get("metadata", {}).get("tags", []) or [])
         if cell.get("cell_type") == "code" and (
             nbsteps.SOLUTION_TAG in tags or source.lstrip().startswith("# TODO:")
@@ -114,9 +114,11 @@ def notebook_parts(nb: dict | None) -> tuple[str, dict[str, str], list[str]]:
 
 
 def _label(cells: list, index: int) -> str:
+    from .feedback import source_of
+
     for cell in reversed(cells[:index]):
         if cell.get("cell_type") == "markdown":
-            match = re.search(r"\*\*(Inline question \d+)\.?\*\*", str(cell.get("source", "")))
+            match = re.search(r"\*\*(Inline question \d+)\.?\*\*", source_of(cell))
             if match:
                 return match.group(1)
             break
