@@ -28,6 +28,7 @@ from answers import ANSWERS, LINEAR, NAIVE, SOFTMAX, TUNING, VECTORIZED, apply
 
 from tools.grade import driver, grades, hidden, lms, report, sandbox, similarity
 from tools.grade import notebook as nbgrade
+from tools.release import notebook as nbsteps
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = "notebooks/softmax.ipynb"
@@ -125,11 +126,26 @@ def _reordered(answer) -> str:
     return body
 
 
-def _zip(path: Path, files: dict[str, str], notebook: bytes) -> Path:
+# What make submission packs when work is unfinished (cs231n/_incomplete.py's layout).
+BOB_RECORD = {
+    "complete": False,
+    "failing_checks": [{"name": "grid_search", "message": "FAIL grid_search: not written"}],
+    "failing_cells": [
+        {"heading": "Tuning", "cell_id": "c0ffee", "cell": 40, "problem": "raised KeyError"}
+    ],
+    "unfinished": ["Inline question 3 is not answered"],
+    "notebook_stopped": [],
+    "optional": [],
+}
+
+
+def _zip(path: Path, files: dict[str, str], notebook: bytes, extra=None) -> Path:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for rel, text in files.items():
             zf.writestr(rel, text)
         zf.writestr(NOTEBOOK, notebook)
+        for rel, data in (extra or {}).items():
+            zf.writestr(rel, data)
     return path
 
 
@@ -181,7 +197,8 @@ def graded(tmp_path_factory, edition):
     subs.mkdir()
     students = _class(tmp, edition)
     for name, (files, nb) in students.items():
-        _zip(subs / f"{name}.zip", files, nb)
+        extra = {"incomplete.json": json.dumps(BOB_RECORD)} if name == "bob" else None
+        _zip(subs / f"{name}.zip", files, nb, extra)
     (subs / "jack_notzip.zip").write_text("not a zip\n")
     options = driver.Options(
         submissions=subs,
@@ -327,6 +344,21 @@ def test_report_is_one_self_contained_page_with_every_section(graded):
     blank = page[page.index("<h2>Blank written answers</h2>") :]
     assert "bob" in blank and "alice" not in blank.split("<h2>")[1]
     assert "henry_hang" in page[page.index("<h2>Statuses</h2>") :]
+
+
+def test_report_lists_what_the_submission_recorded_as_incomplete(graded):
+    page = (graded["out"] / "report.html").read_text()
+    section = page[page.index("<h2>Incomplete when submitted</h2>") :]
+    assert "bob" in section and "alice" not in section
+    assert "grid_search" in section and "c0ffee" in section and "Inline question 3" in section
+    feedback = (graded["out"] / "bob" / "feedback.md").read_text()
+    assert "incomplete.json" not in feedback  # read, not graded and not "missing"
+
+
+def test_similarity_reads_the_notebook_as_the_release_writes_it():
+    assert similarity.SOLUTION_TAG == nbsteps.SOLUTION_TAG
+    assert similarity.ANSWER_TAG == nbsteps.ANSWER_TAG
+    assert similarity.ANSWER_BLANK == nbsteps.ANSWER_BLANK
 
 
 def test_failing_cases_are_grouped_and_counted_per_student(graded):

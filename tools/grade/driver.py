@@ -175,6 +175,7 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
     timing: dict = {}  # CPU and wall seconds of the sandboxed commands, per phase
     answers = "*No notebook was submitted.*\n"
     figures: dict = {}
+    incomplete: list[str] = []  # what the student's make submission recorded as unfinished
     with tempfile.TemporaryDirectory(prefix="cs231n-grade-") as scratch:
         os.chmod(scratch, 0o711)  # the sandbox user may pass through, not list or write
         try:
@@ -184,7 +185,10 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
                     "digits and . _ @ + - only); rename the file and regrade it"
                 )
             allowed = set(STUDENT_FILES) | {NOTEBOOK}
-            unpacked = unpack(archive, allowed)
+            unpacked = unpack(archive, allowed | {feedback.INCOMPLETE_RECORD})
+            incomplete = feedback.incomplete_summary(
+                unpacked.files.pop(feedback.INCOMPLETE_RECORD, None)
+            )
             if unpacked.ignored:
                 shown = ", ".join(unpacked.ignored[:10])
                 more = (
@@ -243,6 +247,7 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
             options.out, student, rubric, by_name, points, status, notes, answers, timing
         )
         _write_answer_figures(options.out, student, answers, figures)
+        _write_atomic(options.out / student / "incomplete.json", json.dumps(incomplete) + "\n")
         _write_atomic(options.out / student / similarity.SAVED, json.dumps(blocks, indent=1))
     return {"student": student, "points": points, "status": status, "timing": timing}
 

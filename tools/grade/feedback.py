@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 from pathlib import Path
 
@@ -27,6 +28,9 @@ MAX_CASES_SHOWN = 12
 MAX_FIGURE_BYTES = 8 << 20  # one stored PNG
 MAX_FIGURE_PIXELS = 4096 * 4096
 MAX_FIGURES = 6  # per question
+INCOMPLETE_RECORD = "incomplete.json"  # what make submission packs beside the work
+MAX_RECORD_BYTES = 256 << 10
+MAX_RECORD_LINES = 30
 
 
 def _is_hidden(item: object) -> bool:
@@ -180,6 +184,48 @@ def feedback_markdown(student: str, result: dict) -> str:
         ]
         lines += details
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def incomplete_summary(data: bytes | None) -> list[str]:
+    """The lines of a submission's ``incomplete.json`` worth showing a TA, at most
+    MAX_RECORD_LINES of at most 200 characters; [] when there is none or it says complete.
+
+    The record is the student's (``make submission`` writes it): it informs, it never
+    changes a grade.
+    """
+    if data is None:
+        return []
+    if len(data) > MAX_RECORD_BYTES:
+        return ["(the record of unfinished work is too large to read)"]
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return ["(the record of unfinished work cannot be read)"]
+    if not isinstance(raw, dict) or raw.get("complete") is True:
+        return []
+    lines: list[str] = []
+
+    def entries(key: str) -> list:
+        value = raw.get(key, [])
+        return value if isinstance(value, list) else []
+
+    for entry in entries("failing_checks"):
+        if isinstance(entry, dict):
+            lines.append(f"check {entry.get('name', '?')} fails: {entry.get('message', '')}")
+    for entry in entries("failing_cells"):
+        if isinstance(entry, dict):
+            where = f"{entry.get('heading', '?')}, cell id {entry.get('cell_id', '?')}"
+            lines.append(f"notebook cell fails ({where}): {entry.get('problem', '')}")
+        else:
+            lines.append(f"notebook cell fails: {entry}")
+    lines += [f"unfinished: {e}" for e in entries("unfinished")]
+    lines += [f"notebook stopped: {e}" for e in entries("notebook_stopped")]
+    if not lines:
+        lines = ["marked incomplete"]
+    shown = [" ".join(str(line).split())[:200] for line in lines[:MAX_RECORD_LINES]]
+    if len(lines) > MAX_RECORD_LINES:
+        shown.append(f"and {len(lines) - MAX_RECORD_LINES} more")
+    return shown
 
 
 # --- figures for the answers page -----------------------------------------------------

@@ -32,7 +32,7 @@ from .grades import TA_SUFFIX, Manual, fmt, write_atomic
 
 TOP_FAILURES = 25
 TOP_PAIRS = 20
-INCOMPLETE_NAMES = ("incomplete.json", "INCOMPLETE.json")  # the record make submission packs
+INCOMPLETE = "incomplete.json"  # per student: the summary of what make submission recorded
 STATUS_COLOURS = {
     "ok": "#4caf50",
     "crashed": "#ff9800",
@@ -79,7 +79,7 @@ def pass_rates(names: list[str], full: list[float], mean: list[float]) -> str:
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of students")
     ax.set_title("Pass rate per rubric item")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2, fontsize=8, frameon=False)
     return _png(fig)
 
 
@@ -126,19 +126,14 @@ def _results(out: Path, student: str) -> dict:
 
 
 def _incomplete(out: Path, student: str) -> list[str]:
-    """What the student's own ``make submission`` recorded as incomplete, if it did."""
-    for name in INCOMPLETE_NAMES:
-        path = out / student / name
-        if path.is_file():
-            try:
-                raw = json.loads(path.read_text(encoding="utf-8"))
-            except ValueError:
-                return ["(the incompleteness record cannot be read)"]
-            items = raw.get("incomplete", raw) if isinstance(raw, dict) else raw
-            if isinstance(items, list):
-                return [str(i.get("what", i)) if isinstance(i, dict) else str(i) for i in items]
-            return [str(items)]
-    return []
+    """What the student's own ``make submission`` recorded as unfinished (the worker's
+    summary of the zip's incomplete.json), if anything."""
+    path = out / student / INCOMPLETE
+    try:
+        lines = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [str(x) for x in lines] if isinstance(lines, list) else []
 
 
 def _esc(text: object) -> str:
@@ -212,13 +207,10 @@ def build(out: Path, rubric: list, manual: Manual | None = None) -> str:
     parts = [
         "<h1>Class report</h1>",
         f"<p>{len(rows)} submissions; mean {fmt(sum(totals) / max(1, len(totals)))}, "
-        f"median {fmt(sorted(totals)[len(totals) // 2] if totals else 0)} "
-        f"of {fmt(maximum)} points",
-        (
-            f"; TA items: {_esc(', '.join(manual.items))}</p>"
-            if manual
-            else "; no TA points merged yet</p>"
-        ),
+        f"median {fmt(sorted(totals)[len(totals) // 2] if totals else 0)} of {fmt(maximum)} "
+        "points; "
+        + (f"TA items: {_esc(', '.join(manual.items))}" if manual else "no TA points merged yet")
+        + ".</p>",
         "<h2>Scores</h2>",
         f"<img alt='score histogram' src='{histogram(totals, maximum)}'>",
         "<h2>Rubric items</h2>",

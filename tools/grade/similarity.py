@@ -83,30 +83,49 @@ def written_code(files: dict[str, str], stubs: dict[str, str]) -> str:
     return "\n".join(parts)
 
 
+# The notebook's cell tags and blank answer, as tools/release/notebook.py writes them (the
+# test suite holds the two to each other). This module imports nothing that parses a
+# notebook, so that it can run where the submission's data is read, in a sandbox.
+SOLUTION_TAG = "solution"
+ANSWER_TAG = "answer"
+ANSWER_BLANK = "**Your answer:** *fill this in*"
+
+
+def _source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(map(str, source)) if isinstance(source, list) else str(source)
+
+
+def _tags(cell: dict) -> set[str]:
+    metadata = cell.get("metadata")
+    tags = metadata.get("tags") if isinstance(metadata, dict) else None
+    return {t for t in tags if isinstance(t, str)} if isinstance(tags, list) else set()
+
+
 def notebook_parts(nb: dict | None) -> tuple[str, dict[str, str], list[str]]:
     """(the code of the ``solution`` cells, the written answers by label, blank answers).
 
-    An answer's label is its question's lead ("Inline question 2") or its cell number.
+    ``nb`` is the notebook's JSON. An answer's label is its question's lead ("Inline
+    question 2") or its cell number.
     """
-    from tools.release import notebook as nbsteps
-
-    from .feedback import is_answer_cell, source_of
-
-    if nb is None:
+    cells = nb.get("cells", []) if isinstance(nb, dict) else []
+    if not isinstance(cells, list):
         return "", {}, []
-    cells = nb.get("cells", [])
     code, answers, blank = [], {}, []
     for index, cell in enumerate(cells):
-        source = source_of(cell)
-        tags = set(cell.get("metadata", {}).get("tags", []) or [])
+        if not isinstance(cell, dict):
+            continue
+        source, tags = _source(cell), _tags(cell)
         if cell.get("cell_type") == "code" and (
-            nbsteps.SOLUTION_TAG in tags or source.lstrip().startswith("# TODO:")
+            SOLUTION_TAG in tags or source.lstrip().startswith("# TODO:")
         ):
             code.append(_dedent(source))
-        elif is_answer_cell(cell):
+        elif cell.get("cell_type") == "markdown" and (
+            ANSWER_TAG in tags or _ANSWER_LEAD.match(source)
+        ):
             label = _label(cells, index)
             text = _ANSWER_LEAD.sub("", source.strip())
-            if source.strip() == nbsteps.ANSWER_BLANK or not text.strip():
+            if source.strip() == ANSWER_BLANK or not text.strip():
                 blank.append(label)
             else:
                 answers[label] = text
@@ -114,48 +133,45 @@ def notebook_parts(nb: dict | None) -> tuple[str, dict[str, str], list[str]]:
 
 
 def _label(cells: list, index: int) -> str:
-    from .feedback import source_of
-
     for cell in reversed(cells[:index]):
-        if cell.get("cell_type") == "markdown":
-            match = re.search(r"\*\*(Inline question \d+)\.?\*\*", source_of(cell))
+        if isinstance(cell, dict) and cell.get("cell_type") == "markdown":
+            match = re.search(r"\*\*(Inline question \d+)\.?\*\*", _source(cell))
             if match:
                 return match.group(1)
             break
     return f"cell {index + 1}"
 
 
-def extract(files: dict[str, str], notebook: bytes | None, edition: Path) -> dict:
-    """What :func:`compare` needs from one submission (saved as ``SAVED`` by the worker).
+def extract_texts(files: dict[str, str], stubs: dict[str, str], nb: dict | None) -> dict:
+    """What :func:`compare` needs from one submission, from its data alone.
 
-    ``files`` are the student's Python files (path -> text), ``notebook`` the submitted
-    notebook's bytes (or None), ``edition`` the clean student edition (for the stubs).
+    ``files``: the student's Python files (path -> text); ``stubs``: the student
+    edition's same files; ``nb``: the submitted notebook's JSON, or None.
     """
-    import nbformat
-
-    stubs = {
-        p: (edition / p).read_text(encoding="utf-8") for p in files if (edition / p).is_file()
-    }
-    nb = None
-    if notebook is not None:
-        try:
-            nb = nbformat.reads(notebook.decode("utf-8"), as_version=4)
-        except Exception:  # noqa: BLE001 - an unreadable notebook has nothing to compare
-            nb = None
     nb_code, answers, blank = notebook_parts(nb)
     code = written_code(files, stubs)
     return {
         "code": code + ("\n" + nb_code if nb_code else ""),
         "answers": answers,
         "blank_answers": blank,
-        "notebook": nb is not None,
+        "notebook": isinstance(nb, dict),
     }
+
+
+def extract(files: dict[str, str], notebook: bytes | None, edition: Path) -> dict:
+    """:func:`extract_texts` for the notebook's bytes and the student edition's folder."""
+    stubs = {p: (edition / p).read_text("utf-8") for p in files if (edition / p).is_file()}
+    nb = None
+    if notebook is not None:
+        try:
+            nb = json.loads(notebook.decode("utf-8"))
+        except (ValueError, RecursionError):
+            nb = None
+    return extract_texts(files, stubs, nb)
 
 
 def baseline(edition: Path, notebook: Path) -> str:
     """The starter code: the student edition's blocks and notebook cells (boilerplate)."""
-    import nbformat
-
     from tools.grade.driver import STUDENT_FILES
 
     parts = []
@@ -163,7 +179,7 @@ def baseline(edition: Path, notebook: Path) -> str:
         text = (edition / path).read_text(encoding="utf-8")
         parts.append(text)
     if notebook.is_file():
-        code, answers, _ = notebook_parts(nbformat.read(notebook, as_version=4))
+        code, answers, _ = notebook_parts(json.loads(notebook.read_text(encoding="utf-8")))
         parts += [code, *answers.values()]
     return "\n".join(parts)
 
