@@ -584,3 +584,29 @@ def test_report_rebuilds_from_the_files_alone(graded):
     assert html.startswith("<!doctype html>") and html.rstrip().endswith("</html>")
     assert io.StringIO(html).read().count("<table>") >= 4
     assert sys.getsizeof(html) < 5_000_000
+
+
+# --- the grading bench's generated class ------------------------------------------------------
+
+
+def test_the_bench_class_has_hangs_and_slow_answers_in_proportion(tmp_path, edition):
+    from tools.grade import bench
+
+    kinds = bench.class_kinds(300)
+    assert (kinds.count("hang"), kinds.count("slow")) == (3, 3)
+    assert kinds.count("right") > 150 and kinds.count("stubs") > 0
+    zips = bench.make_submissions(tmp_path, edition, 3, ["right", "hang", "slow"])
+    with zipfile.ZipFile(zips[2]) as zf:
+        slow = zf.read(SOFTMAX).decode()
+        assert NOTEBOOK in zf.namelist()
+    assert "sum(X[i, d] * W[d, k] for d in range(dim))" in slow
+    # the slow answer is right: the hidden naive items, in the sandbox, give it full points
+    work = shutil.copytree(edition, tmp_path / "work")
+    (work / SOFTMAX).write_text(slow)
+    sandbox.prepare_workdir(work)
+
+    def run(argv, wall):
+        return sandbox.run(argv, work, wall=min(wall, 30.0), cpu=30.0, memory=2 * sandbox.GB)
+
+    results = hidden.grade_code(work, run, items=["naive_loss", "naive_gradient"])
+    assert [r.score for r in results] == [r.max_score for r in results], results
