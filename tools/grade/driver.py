@@ -247,8 +247,9 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
             options.out, student, rubric, by_name, points, status, notes, answers, timing
         )
         _write_answer_figures(options.out, student, answers, figures)
-        _write_atomic(options.out / student / "incomplete.json", json.dumps(incomplete) + "\n")
-        _write_atomic(options.out / student / similarity.SAVED, json.dumps(blocks, indent=1))
+        folder = grades.student_dir(options.out, student)
+        _write_atomic(folder / "incomplete.json", json.dumps(incomplete) + "\n")
+        _write_atomic(folder / similarity.SAVED, json.dumps(blocks, indent=1))
     return {"student": student, "points": points, "status": status, "timing": timing}
 
 
@@ -273,7 +274,7 @@ def _question_figures(notebook: bytes) -> dict:
 def _write_answer_figures(out: Path, student: str, answers: str, figures: dict) -> None:
     if not figures:
         return
-    page = out / "answers" / f"{student}.md"
+    page = grades.answers_page(out, student)
     text = feedback.add_figures(page.read_text(encoding="utf-8"), figures, page.parent, student)
     _write_atomic(page, text)
 
@@ -348,12 +349,13 @@ def _merge_reports(out: Path, students: list[str], manual: grades.Manual) -> Non
     """Make each results.json and feedback.md carry the TA points (none without any), so
     that ``score`` equals the total in grades.csv, also for students not regraded now."""
     for student in students:
-        path = out / student / "results.json"
+        path = grades.student_dir(out, student) / "results.json"
         if not path.is_file():
             continue
         result = grades.with_manual(json.loads(path.read_text(encoding="utf-8")), student, manual)
         _write_atomic(path, json.dumps(result, indent=2) + "\n")
-        _write_atomic(out / student / "feedback.md", feedback.feedback_markdown(student, result))
+        feedback_md = feedback.feedback_markdown(student, result)
+        _write_atomic(grades.student_dir(out, student) / "feedback.md", feedback_md)
 
 
 def _grade_all(zips: list[Path], options: Options, edition: Path):

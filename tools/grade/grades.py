@@ -40,6 +40,20 @@ def fmt(x: float) -> str:
     return format(round(float(x), 3), "g")
 
 
+def student_dir(out: Path, student: str) -> Path:
+    """The folder of one student's files under ``out`` (results.json, feedback.md, ...).
+
+    Every module that reads or writes a student's files asks here, so the layout is
+    decided in one place.
+    """
+    return Path(out) / student
+
+
+def answers_page(out: Path, student: str) -> Path:
+    """The TAs' page of one student's written answers."""
+    return Path(out) / "answers" / f"{student}.md"
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename (never half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)

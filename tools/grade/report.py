@@ -28,7 +28,7 @@ from pathlib import Path
 
 from . import similarity
 from .feedback import failed_cases
-from .grades import TA_SUFFIX, Manual, fmt, write_atomic
+from .grades import TA_SUFFIX, Manual, fmt, student_dir, write_atomic
 
 TOP_FAILURES = 25
 TOP_PAIRS = 20
@@ -120,7 +120,8 @@ def _grade_rows(out: Path) -> list[dict[str, str]]:
 
 def _results(out: Path, student: str) -> dict:
     try:
-        return json.loads((out / student / "results.json").read_text(encoding="utf-8"))
+        path = student_dir(out, student) / "results.json"
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 
@@ -128,7 +129,7 @@ def _results(out: Path, student: str) -> dict:
 def _incomplete(out: Path, student: str) -> list[str]:
     """What the student's own ``make submission`` recorded as unfinished (the worker's
     summary of the zip's incomplete.json), if anything."""
-    path = out / student / INCOMPLETE
+    path = student_dir(out, student) / INCOMPLETE
     try:
         lines = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -269,7 +269,9 @@ def load(out: Path, students: list[str]) -> dict[str, dict]:
     """The saved :func:`extract` results of ``students`` under ``out``."""
     docs = {}
     for student in students:
-        path = Path(out) / student / SAVED
+        from .grades import student_dir
+
+        path = student_dir(out, student) / SAVED
         if path.is_file():
             try:
                 docs[student] = json.loads(path.read_text(encoding="utf-8"))
