@@ -478,6 +478,9 @@ def test_manual_values_are_checked_cell_by_cell(tmp_path):
         grades.read_manual(_manual(tmp_path, "student,a\nmax,3\nann,1\nann,2\n"))
     with pytest.raises(grades.GradingError, match="row `max"):
         grades.read_manual(_manual(tmp_path, "student,a\nann,1\n"))
+    clash = grades.read_manual(_manual(tmp_path, "student,total\nmax,3\nann,1\n"))
+    with pytest.raises(grades.GradingError, match="rename them"):
+        grades.check_items(clash, load_rubric(), "m.csv")
 
 
 # --- the LMS export ------------------------------------------------------------------------

@@ -313,6 +313,7 @@ def grade_batch(options: Options, edition: Path | None = None) -> int:
     if options.manual:
         manual = grades.read_manual(options.manual)
         known = {p.name[: -len(".zip")] for p in options.submissions.glob("*.zip")}
+        grades.check_items(manual, rubric, str(options.manual))
         grades.check_students(manual, known | set(rows), str(options.manual))
     if options.student is None and options.manual:
         zips = [z for z in zips if z.name[: -len(".zip")] not in rows]

@@ -147,6 +147,17 @@ def read_manual(path: Path) -> Manual:
     return Manual(items, maxima, points)
 
 
+def check_items(manual: Manual, rubric: list, source: str) -> None:
+    """GradingError when a TA item has the name of a column grades.csv already has."""
+    taken = {"student", *FIXED_COLUMNS, *(i.name for i in rubric)}
+    clash = [i for i in manual.items if i in taken]
+    if clash:
+        raise GradingError(
+            f"MANUAL={source}: the items {clash} have the names of autograded or fixed "
+            "columns of grades.csv; rename them"
+        )
+
+
 def check_students(manual: Manual, known: set[str], source: str) -> None:
     """GradingError naming every id in ``manual`` that has no submission in ``known``."""
     unknown = sorted(set(manual.points) - known)

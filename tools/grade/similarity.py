@@ -197,7 +197,7 @@ class Pair:
     score: float
     code: float
     answers: float
-    slices: dict  # kind -> (slices in a's text, slices in b's text)
+    slices: dict  # kind -> (slices in a's text, slices in b's text), for the top pairs
 
 
 def _fingerprint(text: str, language: str | None, boilerplate: np.ndarray):
@@ -220,46 +220,70 @@ def _boilerplate(text: str, language: str | None) -> np.ndarray:
     return np.unique(np.array(sorted(_fingerprint(text, language, None).hashes)))
 
 
-def compare(docs: dict[str, dict], starter: str = "") -> list[Pair]:
-    """Every pair of ``docs`` (student -> what :func:`extract` returned), best first."""
-    from copydetect import compare_files
+KINDS = {"code": "python", "answers": None}  # what is compared, and copydetect's language
 
-    kinds = {
-        "code": ("python", lambda d: d.get("code", "")),
-        "answers": (None, lambda d: _answers_text(d.get("answers", {}))),
-    }
-    prints: dict[str, dict[str, object]] = {kind: {} for kind in kinds}
-    for kind, (language, text_of) in kinds.items():
+
+def _texts(doc: dict) -> dict[str, str]:
+    return {"code": doc.get("code", ""), "answers": _answers_text(doc.get("answers", {}))}
+
+
+def fingerprints(docs: dict[str, dict], starter: str = "") -> dict[str, dict[str, object]]:
+    """copydetect's CodeFingerprint of each student's code and answers, the starter
+    code's fingerprints struck out (``{kind: {student: fingerprint}}``)."""
+    prints: dict[str, dict[str, object]] = {kind: {} for kind in KINDS}
+    for kind, language in KINDS.items():
         starter_text = starter if language else _answers_text({"s": starter})
         skip = _boilerplate(starter_text, language)
         for student, doc in docs.items():
-            text = text_of(doc)
+            text = _texts(doc)[kind]
             if text.strip():
-                prints[kind][student] = _fingerprint(text, language, skip)
+                fp = _fingerprint(text, language, skip)
+                if fp.hashes:
+                    prints[kind][student] = fp
+    return prints
+
+
+def compare(docs: dict[str, dict], starter: str = "") -> list[Pair]:
+    """Every pair of ``docs`` (student -> what :func:`extract` returned), best first.
+
+    A student's share is the fraction of their fingerprints (code and answers together)
+    that the other's text has too; a pair's score is the mean of the two shares. Pairs
+    are scored on fingerprint sets (fast for a class of hundreds); copydetect's
+    character-level matches (:func:`matches`) are computed for the pages of the top pairs.
+    """
+    prints = fingerprints(docs, starter)
+    sets = {kind: {s: set(fp.hashes) for s, fp in fps.items()} for kind, fps in prints.items()}
     pairs = []
     for a, b in itertools.combinations(sorted(docs), 2):
-        shares, overlap = {}, {"a": 0.0, "b": 0.0, "cover_a": 0.0, "cover_b": 0.0}
-        slices = {}
-        for kind in kinds:
-            fa, fb = prints[kind].get(a), prints[kind].get(b)
-            if fa is None or fb is None or not fa.token_coverage or not fb.token_coverage:
+        shared_a = shared_b = size_a = size_b = 0
+        shares = {}
+        for kind in KINDS:
+            ha, hb = sets[kind].get(a), sets[kind].get(b)
+            if not ha or not hb:
                 shares[kind] = 0.0
                 continue
-            _, (sa, sb), cut = compare_files(fa, fb)
-            shares[kind] = (float(sa) + float(sb)) / 2
-            overlap["a"] += float(sa) * fa.token_coverage
-            overlap["b"] += float(sb) * fb.token_coverage
-            overlap["cover_a"] += fa.token_coverage
-            overlap["cover_b"] += fb.token_coverage
-            if float(sa) > 0:
-                slices[kind] = cut
-        if not overlap["cover_a"] or not overlap["cover_b"]:
-            score = 0.0
-        else:
-            score = (overlap["a"] / overlap["cover_a"] + overlap["b"] / overlap["cover_b"]) / 2
-        pairs.append(Pair(a, b, score, shares["code"], shares["answers"], slices))
+            common = len(ha & hb) if len(ha) < len(hb) else len(hb & ha)
+            shares[kind] = (common / len(ha) + common / len(hb)) / 2
+            shared_a, shared_b = shared_a + common, shared_b + common
+            size_a, size_b = size_a + len(ha), size_b + len(hb)
+        score = (shared_a / size_a + shared_b / size_b) / 2 if size_a and size_b else 0.0
+        pairs.append(Pair(a, b, score, shares["code"], shares["answers"], {}))
     pairs.sort(key=lambda p: (-p.score, p.a, p.b))
     return pairs
+
+
+def matches(pair: Pair, prints: dict[str, dict[str, object]]) -> dict:
+    """copydetect's shared stretches of ``pair``: ``{kind: (slices in a, slices in b)}``."""
+    from copydetect import compare_files
+
+    found = {}
+    for kind in KINDS:
+        fa, fb = prints[kind].get(pair.a), prints[kind].get(pair.b)
+        if fa is not None and fb is not None:
+            overlap, _, cut = compare_files(fa, fb)
+            if overlap:
+                found[kind] = cut
+    return found
 
 
 # --- files -------------------------------------------------------------------------------
@@ -285,6 +309,7 @@ def write(out: Path, docs: dict[str, dict], starter: str, top: int = TOP_VIEWS) 
     from .grades import write_atomic
 
     pairs = compare(docs, starter)
+    prints = fingerprints({p: docs[p] for pair in pairs[:top] for p in (pair.a, pair.b)}, starter)
     views = Path(out) / VIEW_DIR
     views.mkdir(parents=True, exist_ok=True)
     for old in views.glob("*.html"):
@@ -296,6 +321,7 @@ def write(out: Path, docs: dict[str, dict], starter: str, top: int = TOP_VIEWS) 
         view = ""
         if rank <= top and pair.score > 0:
             view = f"{VIEW_DIR}/{rank:03d}-{pair.a}-{pair.b}.html"
+            pair.slices = matches(pair, prints)
             write_atomic(Path(out) / view, side_by_side(pair, docs[pair.a], docs[pair.b], rank))
         writer.writerow(
             {
