@@ -172,6 +172,7 @@ def _class(tmp: Path, edition: Path) -> dict[str, tuple[dict[str, str], bytes]]:
     ]:
         (tmp / name).mkdir()
         trees[name] = _tree(tmp / name, ids, edit)
+    trees["bob"][TUNING] = stubs[TUNING]  # no answer of his own for the optional step
     copies_nb = {"alice", "carol_exact", "dave_renamed", "erin_reordered"}
     out = {n: (t, reference_nb if n in copies_nb else blank_nb) for n, t in trees.items()}
     hang = dict(trees["reference"])
@@ -245,7 +246,7 @@ def _doc(files: dict[str, str], edition: Path, notebook: bytes | None = None) ->
 def test_three_kinds_of_copy_rank_above_every_independent_pair(tmp_path, edition):
     trees = {
         "alice": _tree(tmp_path / "a", ALICE),
-        "bob": _tree(tmp_path / "b", BOB),
+        "bob": {**_tree(tmp_path / "b", BOB), TUNING: (edition / TUNING).read_text()},
         "reference": _tree(tmp_path / "r", []),
         "exact": _tree(tmp_path / "e", ALICE),
         "renamed": _tree(tmp_path / "n", ALICE, _renamed),
