@@ -9,7 +9,8 @@ For each ``*.zip`` (the student id is the file name less ``.zip``) the driver
 3. runs the hidden code tests and the notebook re-execution, which run the student's code
    only through :func:`tools.grade.sandbox.run` and judge its outputs in this process;
 4. writes ``OUT/<student>/results.json`` (Gradescope's schema), ``feedback.md``, the TA
-   page ``OUT/answers/<student>.md``, then ``OUT/grades.csv`` and ``OUT/similarity.csv``.
+   page ``OUT/answers/<student>.md``, then ``OUT/grades.csv``, ``OUT/similarity.csv`` and
+   the class report ``OUT/report.html`` (:mod:`grades`, :mod:`similarity`, :mod:`report`).
 
 Each submission is graded in a worker process (``jobs`` at a time); a submission that
 breaks anything still gets its row, with the worst thing that happened as its status.
