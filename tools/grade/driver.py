@@ -309,7 +309,12 @@ def grade_batch(options: Options, edition: Path | None = None) -> int:
     code_mod, _ = _modules(options)
     rubric = code_mod.load_rubric()
     options.out.mkdir(parents=True, exist_ok=True)
-    rows = grades.read_grades(options.out / "grades.csv", rubric)
+    if options.roster:
+        from . import lms
+
+        lms.read_roster(options.roster)  # a bad roster fails before anything is graded
+    regrade_all = options.student is None and not options.manual
+    rows = {} if regrade_all else grades.read_grades(options.out / "grades.csv", rubric)
     manual = grades.load_state(options.out)
     if options.manual:
         manual = grades.read_manual(options.manual)
@@ -318,8 +323,6 @@ def grade_batch(options: Options, edition: Path | None = None) -> int:
         grades.check_students(manual, known | set(rows), str(options.manual))
     if options.student is None and options.manual:
         zips = [z for z in zips if z.name[: -len(".zip")] not in rows]
-    elif options.student is None:
-        rows = {}
     with tempfile.TemporaryDirectory(prefix="cs231n-edition-") as tmp:
         if zips:  # none when MANUAL only merges
             if edition is None:
@@ -334,8 +337,6 @@ def grade_batch(options: Options, edition: Path | None = None) -> int:
     _merge_reports(options.out, sorted(rows), manual)
     report.write(options.out, rubric, manual)
     if options.roster:
-        from . import lms
-
         lms.write(options.out, options.roster)
     counts = {s: sum(1 for r in rows.values() if r["status"] == s) for s in STATUSES}
     what = f"graded {len(zips)} submission(s)" if zips else "merged the TA points (no regrade)"
