@@ -614,3 +614,15 @@ def test_the_bench_class_has_hangs_and_slow_answers_in_proportion(tmp_path, edit
 
     results = hidden.grade_code(work, run, items=["naive_loss", "naive_gradient"])
     assert [r.score for r in results] == [r.max_score for r in results], results
+
+
+def test_a_full_regrade_starts_afresh_whatever_grades_csv_holds(graded, tmp_path):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    shutil.copyfile(graded["subs"] / "alice.zip", subs / "alice.zip")
+    out.mkdir()
+    (out / "grades.csv").write_text("student,an_old_item,total,max,status\nzed,1,1,1,ok\n")
+    options = driver.Options(**{**graded["options"].__dict__, "submissions": subs, "out": out})
+    assert driver.grade_batch(options, edition=graded["edition"]) == 0
+    rows = _rows(out)
+    assert sorted(rows) == ["alice"] and rows["alice"]["total"] == rows["alice"]["max"]
