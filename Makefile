@@ -70,14 +70,15 @@ clean:
 	rm -rf $(VENV) $(OUT) dist
 
 # Grading (instructors; see "Grading" in README.md). OUT defaults to grading/ here, not
-# out/: `make grade SUBMISSIONS=dir [OUT=grading] [JOBS=2] [STUDENT=id] [MANUAL=file]`.
+# out/: `make grade SUBMISSIONS=dir [OUT=grading] [JOBS=2] [STUDENT=id] [MANUAL=file] [ROSTER=file]`.
 .PHONY: grade gradescope
 GRADE_OUT = $(if $(filter command line,$(origin OUT)),$(OUT),grading)
 
 grade: $(STAMP)
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [OUT=grading] [JOBS=2] [STUDENT=id] [MANUAL=file]" >&2; exit 2; }
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [OUT=grading] [JOBS=2] [STUDENT=id] [MANUAL=file] [ROSTER=file]" >&2; exit 2; }
 	$(PY) -m tools.grade batch --submissions "$(SUBMISSIONS)" --out "$(GRADE_OUT)" --jobs "$(or $(JOBS),2)" \
-		$(if $(STUDENT),--student "$(STUDENT)") $(if $(MANUAL),--manual "$(MANUAL)")
+		$(if $(STUDENT),--student "$(STUDENT)") $(if $(MANUAL),--manual "$(MANUAL)") \
+		$(if $(ROSTER),--roster "$(ROSTER)")
 
 gradescope: $(STAMP)
 	$(PY) -m tools.grade.gradescope_pack --dist dist

@@ -541,7 +541,8 @@ def test_student_ids_cannot_name_the_graders_files(hostile_batch):
     assert (out / "grades.csv").is_file() and (out / "similarity.csv").is_file()
     for name in ("grades.csv", "similarity.csv"):
         assert (driver.student_dir(out, name) / "results.json").is_file()
-    assert sorted(p.name for p in out.iterdir()) == ["grades.csv", "similarity.csv", "students"]
+    graders = ["grades.csv", "report.html", "similarity", "similarity.csv", "students"]
+    assert sorted(p.name for p in out.iterdir()) == graders
 
 
 def test_no_scratch_folder_is_left_behind(hostile_batch):

@@ -30,6 +30,7 @@ def _options(args: argparse.Namespace, **overrides) -> driver.Options:
         "jobs": args.jobs,
         "student": args.student or None,
         "manual": args.manual,
+        "roster": getattr(args, "roster", None),
         "cpu": args.cpu,
         "notebook_cpu": args.notebook_cpu,
         "memory": int(args.memory_gb * sandbox.GB),
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "batch":
             p.add_argument("--submissions", type=Path, required=True)
             p.add_argument("--out", type=Path, default=Path("grading"))
+            p.add_argument("--roster", type=Path, default=None, help="id,name,email/sis_id")
         else:
             p.add_argument("--root", type=Path, default=None)
     args = parser.parse_args(argv)

@@ -1,7 +1,10 @@
 """The grading bench: CPU per submission's code tests, and the notebook re-execution's cost.
 
 ``python -m tools.grade.bench [--n 20] [--jobs 2] [--notebooks 1]`` (a row of
-``make bench``). It generates ``n`` submissions from the reference (right answers, wrong
+``make bench``); ``python -m tools.grade.bench --class 300 [--jobs 2]`` grades a whole
+generated class instead, notebooks included (see :func:`bench_class`).
+
+The default run generates ``n`` submissions from the reference (right answers, wrong
 ones and the untouched stubs, in turn), grades their code tests with the real hidden
 tests in the real sandbox, and reports
 
@@ -34,6 +37,8 @@ from . import driver, sandbox
 SOFTMAX = "cs231n/classifiers/softmax.py"
 TARGET_CPU = 5.0  # seconds of CPU per submission's code tests (issue 9)
 TARGET_300 = 15 * 60.0  # seconds for 300 submissions' code tests with JOBS=2
+TARGET_CLASS = 30 * 60.0  # seconds for 300 submissions, notebooks included, with JOBS=2
+HANG_EVERY, SLOW_EVERY = 100, 100  # one hang and one slow answer per 100 submissions
 
 
 def _variants(edition: Path) -> dict[str, dict[str, str]]:
@@ -52,13 +57,63 @@ def _variants(edition: Path) -> dict[str, dict[str, str]]:
     }
 
 
-def make_submissions(folder: Path, edition: Path, n: int) -> list[Path]:
-    """``n`` zips in the layout ``make submission`` writes, cycling through the variants."""
+# A right naive loss that is slow: every score a Python sum over the features. Hidden
+# tests' problems are small, so it passes them; the notebook's calls on the bundled data
+# take seconds each.
+SLOW_NAIVE = """\
+    num_train, dim = X.shape
+    num_classes = W.shape[1]
+    for i in range(num_train):
+        scores = np.array([sum(X[i, d] * W[d, k] for d in range(dim)) for k in range(num_classes)])
+        scores = scores - scores.max()
+        probs = np.exp(scores) / np.sum(np.exp(scores))
+        loss += -np.log(probs[y[i]])
+        probs[y[i]] -= 1
+        dW += np.outer(X[i], probs)
+    loss = loss / num_train + reg * np.sum(W * W)
+    dW = dW / num_train + 2 * reg * W
+"""
+HANG_NAIVE = "    while True:\n        pass\n"
+
+
+def _class_variants(edition: Path) -> dict[str, dict[str, str]]:
+    """The bench's variants plus a hang and a slow right answer in the naive loss."""
+    variants = _variants(edition)
+    text = variants["right"][SOFTMAX]
+    bodies = pysource.block_bodies(text, SOFTMAX)
+    for name, naive in (("hang", HANG_NAIVE), ("slow", SLOW_NAIVE)):
+        replaced = pysource.replace_bodies(text, SOFTMAX, [naive, *bodies[1:]])
+        variants[name] = {**variants["right"], SOFTMAX: replaced}
+    return variants
+
+
+def class_kinds(n: int) -> list[str]:
+    """The kind of each of ``n`` generated submissions: mostly right, a fifth wrong, some
+    untouched, one hang and one slow answer in every hundred (at least one of each)."""
+    cycle = ["right", "right", "global_max", "right", "stubs", "right", "no_reg", "right"]
+    kinds = [cycle[i % len(cycle)] for i in range(n)]
+    for i in range(HANG_EVERY // 3, n, HANG_EVERY):
+        kinds[i] = "hang"
+    for i in range(2 * SLOW_EVERY // 3, n, SLOW_EVERY):
+        kinds[i] = "slow"
+    if n >= 3 and "hang" not in kinds:
+        kinds[1] = "hang"
+    if n >= 3 and "slow" not in kinds:
+        kinds[2] = "slow"
+    return kinds
+
+
+def make_submissions(
+    folder: Path, edition: Path, n: int, kinds: list[str] | None = None
+) -> list[Path]:
+    """``n`` zips in the layout ``make submission`` writes, cycling through the variants
+    (or of the given ``kinds``)."""
+    every = _class_variants(edition)
     variants = list(_variants(edition).items())
     notebook = (driver.REPO / "notebooks" / "softmax.ipynb").read_bytes()
     zips = []
     for i in range(n):
-        name, files = variants[i % len(variants)]
+        name, files = (kinds[i], every[kinds[i]]) if kinds else variants[i % len(variants)]
         archive = folder / f"s{i:03d}-{name}.zip"
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
             for rel, text in files.items():
@@ -90,7 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=20, help="submissions to generate")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--notebooks", type=int, default=1, help="notebooks to re-execute")
+    parser.add_argument(
+        "--class", dest="klass", type=int, default=0, help="grade a class of N, notebooks too"
+    )
     args = parser.parse_args(argv)
+    if args.klass:
+        return bench_class(args.klass, args.jobs)
     print(f"grading bench: {args.n} generated submissions, JOBS={args.jobs}")
     print(f"  sandbox: {sandbox.isolation().detail}")
     with tempfile.TemporaryDirectory(prefix="cs231n-gradebench-") as tmp:
@@ -157,6 +217,73 @@ def _bench_notebooks(tmp: Path, edition: Path, count: int) -> None:
             f"  notebook re-execution ({path.parent.name}): CPU {nb.get('cpu', 0):.1f} s, "
             f"wall {nb.get('wall', 0):.1f} s, status {data['extra_data']['status']}"
         )
+
+
+def bench_class(n: int, jobs: int) -> int:
+    """Grade ``n`` generated submissions the way ``make grade`` does, notebooks included.
+
+    The class is mostly right answers, with wrong ones, untouched stubs, and one hang and
+    one slow right answer in every hundred (see :func:`class_kinds`). Prints the batch's
+    wall time, what it gives for 300 at the same ``jobs``, and each kind's median seconds
+    per phase (from results.json's timing).
+    """
+    kinds = class_kinds(n)
+    print(f"grading bench, a class: {n} generated submissions, notebooks included, JOBS={jobs}")
+    print(f"  kinds: {dict(sorted(statistics_counts(kinds).items()))}")
+    print(f"  sandbox: {sandbox.isolation().detail}")
+    with tempfile.TemporaryDirectory(prefix="cs231n-classbench-") as tmp:
+        tmp = Path(tmp)
+        edition = driver.build_edition(tmp / "edition")
+        subs = tmp / "submissions"
+        subs.mkdir()
+        make_submissions(subs, edition, n, kinds)
+        options = driver.Options(submissions=subs, out=tmp / "out", jobs=jobs, progress=False)
+        load = os.getloadavg()[0]
+        cpu0, wall0 = _children_cpu(), time.perf_counter()
+        driver.grade_batch(options, edition=edition)
+        wall = time.perf_counter() - wall0
+        cpu = _children_cpu() - cpu0
+        per_kind: dict[str, list[dict]] = {}
+        for path in sorted((tmp / "out").rglob("results.json")):  # wherever the layout puts it
+            data = json.loads(path.read_text())
+            kind = path.parent.name.split("-", 1)[1]
+            timing = data["extra_data"].get("timing", {})
+            per_kind.setdefault(kind, []).append(
+                {
+                    "status": data["extra_data"]["status"],
+                    "code": timing.get("code", {}).get("wall", 0.0),
+                    "notebook": timing.get("notebook", {}).get("wall", 0.0),
+                    "notebook_cpu": timing.get("notebook", {}).get("cpu", 0.0),
+                }
+            )
+    scaled = wall / n * 300
+    print(f"  load average before the run: {load:.1f} ({os.cpu_count()} cores)")
+    print(f"  batch wall: {wall:.0f} s for {n}; CPU of every process: {cpu:.0f} s")
+    by_cpu = 300 * cpu / n / min(jobs, os.cpu_count() or 1)
+    print(
+        f"  300 submissions at JOBS={jobs}: {scaled / 60:.1f} min from this run's wall, "
+        f"{by_cpu / 60:.1f} min from its CPU on idle cores "
+        f"(target <= {TARGET_CLASS / 60:g} min) {'ok' if scaled <= TARGET_CLASS else 'OVER'}"
+    )
+    for kind, rows in sorted(per_kind.items()):
+        statuses = statistics_counts([r["status"] for r in rows])
+        print(
+            f"  {kind:>10}: {len(rows):3d}, median wall code {_median(rows, 'code'):.1f} s, "
+            f"notebook {_median(rows, 'notebook'):.1f} s "
+            f"(CPU {_median(rows, 'notebook_cpu'):.1f} s); statuses {statuses}"
+        )
+    return 0
+
+
+def statistics_counts(values: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+def _median(rows: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rows) if rows else 0.0
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """Run the grader's own code on a submission's content in a sandbox of its own.
 
-Parsing a notebook, building the answers page and extracting the blocks that similarity
-compares read data the student made, and data can be built to make a parser slow or big
-(a markdown cell of two million lines, twenty thousand answer cells, six million empty
-JSON objects). :func:`run_judge` does that work in :mod:`tools.grade.judge`, copied with
-the few modules it imports into a fresh folder and run by :func:`tools.grade.sandbox.run`
-under :data:`JUDGE_LIMITS`. The grader worker only writes the inputs, and reads back
-outputs it caps in size and checks: it never holds more of a submission than those caps.
+Parsing a notebook, building the answers page, extracting the texts that similarity
+compares, the figures above each question and the record of unfinished work read data
+the student made, and data can be built to make a parser slow or big (a markdown cell
+of two million lines, twenty thousand answer cells, six million empty JSON objects).
+:func:`run_judge` does that work in :mod:`tools.grade.judge`, copied with the few modules
+it imports into a fresh folder and run by :func:`tools.grade.sandbox.run` under
+:data:`JUDGE_LIMITS`. The grader worker only writes the inputs, and reads back outputs it
+caps in size and checks: it never holds more of a submission than those caps.
 """
 
 from __future__ import annotations
@@ -23,7 +24,14 @@ from . import sandbox
 TOOLS = Path(__file__).resolve().parents[1]
 # What the judge imports, relative to tools/: packages get empty __init__ files, so that
 # nothing else of the grader (the hidden tests) is needed or copied.
-MODULES = ("grade/judge.py", "grade/similarity.py", "release/pysource.py", "release/stubs.py")
+MODULES = (
+    "grade/judge.py",
+    "grade/similarity.py",
+    "grade/feedback.py",
+    "grade/grades.py",
+    "release/pysource.py",
+    "release/stubs.py",
+)
 LAUNCHER = (
     "import os, sys\n"
     "sys.path.insert(0, os.getcwd())\n"

@@ -8,12 +8,17 @@ For each ``*.zip`` (the student id is the file name less ``.zip``) the driver
    ``checks.py`` and every other file are the instructor's own;
 3. runs the hidden code tests and the notebook re-execution, which run the student's code
    only through :func:`tools.grade.sandbox.run`; whatever reads the submission's content
-   (the notebook, the blocks similarity compares) runs in sandboxes of its own too
+   (the notebook, the texts similarity compares, the figures above each question, the
+   record of unfinished work) runs in sandboxes of its own too
    (:mod:`tools.grade.contained`), so the worker holds no more of it than capped outputs;
 4. writes ``OUT/students/<student>/results.json`` (Gradescope's schema), ``feedback.md``
-   and ``answers.md`` (the TA page), then ``OUT/grades.csv`` and ``OUT/similarity.csv``.
-   Per-student files live in a folder of their own, so no student id can name a file of
-   the grader's.
+   and ``answers.md`` (the TA page), then ``OUT/grades.csv``, ``OUT/similarity.csv`` and
+   the class report ``OUT/report.html`` (:mod:`grades`, :mod:`similarity`, :mod:`report`).
+   Per-student files live in a folder of their own (:func:`grades.student_dir`), so no
+   student id can name a file of the grader's.
+
+With ``MANUAL`` and an existing grades.csv, the TA points are merged into grades.csv and
+every report without a regrade.
 
 Each submission is graded in a process of its own (``jobs`` at a time), forked for it and
 holding its scratch folder on a size-limited tmpfs (``disk`` bytes; where mounting needs a
@@ -24,11 +29,10 @@ whose process dies (killed, out of memory) gets ``crashed``, and the batch goes 
 
 from __future__ import annotations
 
-import csv
+import base64
 import ctypes
 import dataclasses
 import importlib
-import io
 import json
 import os
 import re
@@ -46,7 +50,9 @@ from pathlib import Path
 
 from tools.release.stubs import TASKS
 
-from . import contained, judging, rubric, sandbox, similarity
+from . import contained, feedback, grades, judge, judging, report, rubric, sandbox, similarity
+from .grades import GradingError, fmt, read_manual, student_dir  # noqa: F401 - public names
+from .grades import write_atomic as _write_atomic
 from .rubric import TestResult
 from .status import STATUSES, worst
 from .unpack import NOTEBOOK, InvalidSubmission, unpack
@@ -57,12 +63,7 @@ STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
 # .git, and its files came from exactly such a build (tools/grade/gradescope_pack.py).
 _IN_GIT = (REPO / ".git").exists()
 STUDENT_FILES = tuple(sorted({key[0] for key in TASKS}))  # the files with TODO blocks
-MANUAL_MAX_ROW = "max"
-STUDENTS = "students"  # OUT/students/<id>/: every file of one student, and nothing else
-
-
-class GradingError(Exception):
-    """Grading cannot start (bad folder, bad MANUAL file); says what to fix."""
+STUDENTS = grades.STUDENTS  # OUT/students/<id>/: every file of one student, and nothing else
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Options:
     jobs: int = 2
     student: str | None = None
     manual: Path | None = None
+    roster: Path | None = None  # id,name,email/sis_id: writes OUT/lms/ for Canvas and Moodle
     cpu: float = 60.0  # per sandboxed command of the code tests
     notebook_cpu: float = 125.0  # the notebook's re-execution: 5x the reference's CPU
     memory: int = 4 * sandbox.GB  # address space per process
@@ -95,16 +97,6 @@ class Graded:
     points: dict[str, float]
     status: str
     blocks: dict = field(default_factory=dict)
-
-
-def student_dir(out: Path, student: str) -> Path:
-    """Where one student's files go: ``OUT/students/<student>/``."""
-    return out / STUDENTS / student
-
-
-def fmt(x: float) -> str:
-    """Points as people write them: 10, 2.5, 0.333."""
-    return format(round(float(x), 3), "g")
 
 
 # --- the clean student edition ----------------------------------------------------------
@@ -214,9 +206,11 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
     tests: list[TestResult] = []
     notes: list[str] = []
     status = "ok"
-    blocks: dict = {}
+    texts: dict = {}  # what similarity compares, extracted in a sandbox
     timing: dict = {}  # CPU and wall seconds of the sandboxed commands, per phase
     answers = "*No notebook was submitted.*\n"
+    figures: dict[int, list[bytes]] = {}  # PNGs above each question, re-encoded in a sandbox
+    incomplete: list[str] = []  # what the student's make submission recorded as unfinished
     with tempfile.TemporaryDirectory(prefix="cs231n-grade-") as scratch:
         os.chmod(scratch, 0o711)  # the sandbox user may pass through, not list or write
         try:
@@ -226,7 +220,10 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
                     "digits and . _ @ + - only); rename the file and regrade it"
                 )
             allowed = set(STUDENT_FILES) | {NOTEBOOK}
-            unpacked = unpack(archive, allowed)
+            unpacked = unpack(archive, allowed | {feedback.INCOMPLETE_RECORD})
+            record = unpacked.files.pop(feedback.INCOMPLETE_RECORD, None)
+            if record is not None:
+                incomplete = _incomplete(record)
             if unpacked.ignored:
                 shown = ", ".join(unpacked.ignored[:10])
                 more = (
@@ -243,15 +240,16 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
             work = scratch_copy(edition, unpacked.files, Path(scratch) / "work")
             submitted = Path(scratch) / "submitted"
             scratch_copy_files(unpacked.files, submitted)
-            texts = {
+            sources = {
                 p: unpacked.files[p].decode("utf-8", "replace")
                 for p in STUDENT_FILES
                 if p in unpacked.files
             }
-            blocks = _blocks(texts, notes)
+            texts = _similarity_texts(sources, unpacked.files.get(NOTEBOOK), edition, notes)
             if NOTEBOOK in unpacked.files:
                 try:
                     answers = nb_mod.answers_markdown(work / NOTEBOOK)
+                    figures = _figures(unpacked.files[NOTEBOOK])
                 except Exception as error:  # noqa: BLE001 - a broken notebook is the student's
                     answers = f"*The notebook cannot be read: {str(error)[:500]}*\n"
             del unpacked.files  # the scratch copies hold them; the worker keeps no copy
@@ -293,9 +291,10 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
         _write_reports(
             options.out, student, rubric, by_name, points, status, notes, answers, timing
         )
-        _write_atomic(
-            student_dir(options.out, student) / "blocks.json", json.dumps(blocks, indent=1)
-        )
+        _write_answer_figures(options.out, student, figures)
+        folder = student_dir(options.out, student)
+        _write_atomic(folder / "incomplete.json", json.dumps(incomplete) + "\n")
+        _write_atomic(folder / similarity.SAVED, json.dumps(texts, indent=1))
     return {
         "student": student,
         "points": points,
@@ -319,223 +318,111 @@ def _parameters(function: Callable) -> set[str]:
     return set(inspect.signature(function).parameters)
 
 
-BLOCKS_LIMIT = 4 << 20  # bytes of normalised blocks handed back for similarity
+TEXTS_LIMIT = 4 << 20  # bytes of one student's compared texts (capped in the judge)
+FIGURES_LIMIT = 17 << 20  # bytes of figures.json (the judge stops at 12 MB of base64)
+LINES_LIMIT = 64 << 10  # bytes of the summary of what make submission recorded
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _blocks(texts: dict[str, str], notes: list[str]) -> dict[str, str]:
-    """The student's normalised blocks, extracted in a sandbox of its own (capped)."""
+def _similarity_texts(
+    sources: dict[str, str], notebook: bytes | None, edition: Path, notes: list[str]
+) -> dict:
+    """What similarity compares of this submission (:func:`similarity.extract_texts`),
+    extracted in a sandbox of its own from the files and the notebook, capped there and
+    checked here; empty when it cannot be read."""
+    stubs = {p: (edition / p).read_text("utf-8") for p in sources if (edition / p).is_file()}
+    inputs = {
+        "files.json": json.dumps(sources).encode(),
+        "stubs.json": json.dumps(stubs).encode(),
+    }
+    if notebook is not None:
+        inputs["submitted.ipynb"] = notebook
     try:
-        found = contained.run_judge(
-            "blocks",
-            {"files.json": json.dumps(texts).encode()},
-            {"blocks.json": BLOCKS_LIMIT},
-        )
-        raw = json.loads(found["blocks.json"])
+        found = contained.run_judge("texts", inputs, {"texts.json": TEXTS_LIMIT})
+        raw = json.loads(found["texts.json"])
     except (ValueError, contained.JudgeFailed) as error:
         notes.append(f"Your code was not compared with others' ({str(error)[:200]}).")
         return {}
     if not isinstance(raw, dict):
         return {}
-    return {str(k): str(v) for k, v in raw.items() if isinstance(v, str)}
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def results_json(
-    rubric: list,
-    by_name: dict[str, TestResult],
-    points: dict[str, float],
-    status: str,
-    notes: list[str],
-) -> dict:
-    """Gradescope's autograder results: one test per rubric item; ``score`` is their sum.
-
-    Points from a MANUAL file are added later by :func:`merge_manual`.
-    """
-    iso = sandbox.isolation()
-    tests = []
-    for item in rubric:
-        test = by_name.get(item.name)
-        output = test.output if test else "not run: " + (notes[-1] if notes else "no result")
-        if test and test.status != "ok":
-            output = f"[{test.status}] {output}"
-        tests.append(
-            {
-                "name": item.name,
-                "score": points[item.name],
-                "max_score": float(item.points),
-                "status": "passed" if points[item.name] >= float(item.points) else "failed",
-                "output": output,
-                "visibility": item.visibility,
-            }
-        )
-    total = round(sum(points.values()), 6)
-    full = sum(1 for t in tests if t["status"] == "passed")
-    summary = [
-        f"Autograded score {fmt(total)} of {fmt(sum(float(i.points) for i in rubric))}; "
-        f"{full} of {len(tests)} tests earned full points (hidden ones included)."
-    ]
-    if status != "ok":
-        summary.append(f"Status: {status}.")
-    summary += notes
+    answers = raw.get("answers") if isinstance(raw.get("answers"), dict) else {}
+    blank = raw.get("blank_answers") if isinstance(raw.get("blank_answers"), list) else []
+    cap = judge.MAX_TEXT_ANSWERS
     return {
-        "score": total,
-        "output": "\n".join(summary),
-        "tests": tests,
-        "extra_data": {
-            "status": status,
-            "network_isolation": iso.network,
-            "isolation": iso.detail,
+        "code": str(raw.get("code", ""))[: judge.MAX_TEXT_CODE],
+        "answers": {
+            str(k)[:200]: str(v)[: judge.MAX_TEXT_ANSWER] for k, v in list(answers.items())[:cap]
         },
+        "blank_answers": [str(b)[:200] for b in blank[:cap]],
+        "notebook": raw.get("notebook") is True,
     }
 
 
-def feedback_markdown(
-    student: str,
-    rubric: list,
-    by_name: dict[str, TestResult],
-    points: dict[str, float],
-    status: str,
-    notes: list[str],
-) -> str:
-    """The student's feedback: hints for failed public tests; names and points for hidden."""
-    total = sum(points.values())
-    lines = [
-        f"# Feedback for {student}",
-        "",
-        f"Autograded score: **{fmt(total)} / {fmt(sum(float(i.points) for i in rubric))}**"
-        + ("" if status == "ok" else f" (status: {status})"),
-        "",
-    ]
-    lines += [f"- {note}" for note in notes]
-    if notes:
-        lines.append("")
-    lines += ["| test | points | what to look at |", "|---|---|---|"]
-    for item in rubric:
-        test = by_name.get(item.name)
-        got = f"{fmt(points[item.name])} / {fmt(item.points)}"
-        if test is None:
-            why = "not run"
-        elif points[item.name] >= float(item.points):
-            why = "passed"
-        elif _is_hidden(item):
-            why = "hidden test: its inputs are not shown"
-        else:
-            why = test.hint or (test.output.strip().splitlines() or ["failed"])[-1]
-        if test is not None and test.status != "ok":
-            why = f"{test.status}: {why}"
-        lines.append(f"| {item.name} | {got} | {_cell(why)} |")
-    return "\n".join(lines) + "\n"
+def _figures(notebook: bytes) -> dict[int, list[bytes]]:
+    """The figures above each question of the submitted notebook, found and re-encoded
+    (by Pillow) in a sandbox of its own; none if it cannot be read. Here the PNGs are
+    only checked to be PNGs, never decoded."""
+    try:
+        found = contained.run_judge(
+            "figures", {"submitted.ipynb": notebook}, {"figures.json": FIGURES_LIMIT}
+        )
+        raw = json.loads(found["figures.json"])
+    except (ValueError, contained.JudgeFailed):
+        return {}
+    figures: dict[int, list[bytes]] = {}
+    for index, coded in raw.items() if isinstance(raw, dict) else ():
+        if not (isinstance(index, str) and index.isdigit() and isinstance(coded, list)):
+            continue
+        pngs = []
+        for text in coded[: feedback.MAX_FIGURES]:
+            try:
+                png = base64.b64decode(str(text), validate=True)
+            except ValueError:
+                continue
+            if png.startswith(PNG_MAGIC):
+                pngs.append(png)
+        if pngs:
+            figures[int(index)] = pngs
+    return figures
 
 
-def _is_hidden(item: object) -> bool:
-    # A hidden test whose code a public self-check also tests may show its hint (which
-    # points to that check); any other shows only its name and points.
-    return item.visibility == "hidden" or not getattr(item, "public_check", False)
+def _incomplete(record: bytes) -> list[str]:
+    """The lines of the submission's record of unfinished work (feedback.incomplete_summary),
+    read in a sandbox of its own; it informs the TA and changes no grade."""
+    if len(record) > feedback.MAX_RECORD_BYTES:
+        return feedback.incomplete_summary(record)  # says it is too large, reading nothing
+    try:
+        found = contained.run_judge(
+            "incomplete", {"incomplete.json": record}, {"lines.json": LINES_LIMIT}
+        )
+        raw = json.loads(found["lines.json"])
+    except (ValueError, contained.JudgeFailed):
+        return ["(the record of unfinished work cannot be read)"]
+    lines = raw if isinstance(raw, list) else []
+    return [str(line)[:200] for line in lines[: feedback.MAX_RECORD_LINES + 1]]
 
 
-def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")[:500]
+def _write_answer_figures(out: Path, student: str, figures: dict[int, list[bytes]]) -> None:
+    page = grades.answers_page(out, student)
+    for old in page.parent.glob(f"{student}-cell*.png"):  # an earlier run's, on a regrade
+        old.unlink()
+    if not figures or not page.is_file():
+        return
+    text = feedback.add_figures(page.read_text(encoding="utf-8"), figures, page.parent, student)
+    _write_atomic(page, text)
 
 
 def _write_reports(out, student, rubric, by_name, points, status, notes, answers, timing):
     folder = student_dir(out, student)
-    result = results_json(rubric, by_name, points, status, notes)
+    result = feedback.results_json(rubric, by_name, points, status, notes, sandbox.isolation())
     result["extra_data"]["timing"] = timing
     _write_atomic(folder / "results.json", json.dumps(result, indent=2) + "\n")
-    _write_atomic(
-        folder / "feedback.md", feedback_markdown(student, rubric, by_name, points, status, notes)
-    )
-    _write_atomic(folder / "answers.md", f"# {student}: written answers\n\n{answers}")
+    _write_atomic(folder / "feedback.md", feedback.feedback_markdown(student, result))
+    page = grades.answers_page(out, student)
+    _write_atomic(page, f"# {student}: written answers\n\n{answers}")
 
 
 # --- the batch --------------------------------------------------------------------------
-
-
-def read_manual(path: Path) -> tuple[list[str], dict[str, float], dict[str, dict[str, float]]]:
-    """A TA points CSV: ``student`` then one column per item; a row ``max`` gives maxima.
-
-    Returns (items, maxima, points per student). Raises GradingError naming the cell.
-    """
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            fields = reader.fieldnames or []
-            table = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise GradingError(f"MANUAL={path}: cannot read it as CSV ({error})") from error
-    if not fields or fields[0] != "student" or len(fields) < 2:
-        raise GradingError(
-            f"MANUAL={path}: the header must be `student,<item>,...`; found {fields}"
-        )
-    items = fields[1:]
-    maxima: dict[str, float] | None = None
-    points: dict[str, dict[str, float]] = {}
-    for number, row in enumerate(table, start=2):
-        values = {}
-        for item in items:
-            cell = (row.get(item) or "").strip()
-            try:
-                values[item] = float(cell) if cell else 0.0
-            except ValueError:
-                raise GradingError(
-                    f"MANUAL={path}, line {number}, column {item!r}: {cell!r} is not a number"
-                ) from None
-        who = (row.get("student") or "").strip()
-        if who == MANUAL_MAX_ROW:
-            maxima = values
-        else:
-            points[who] = values
-    if maxima is None:
-        raise GradingError(
-            f"MANUAL={path}: add a row `{MANUAL_MAX_ROW},<points>,...` with each item's maximum"
-        )
-    for who, values in points.items():
-        for item, value in values.items():
-            if not 0 <= value <= maxima[item]:
-                raise GradingError(
-                    f"MANUAL={path}: {who} has {fmt(value)} for {item!r}, "
-                    f"outside 0..{fmt(maxima[item])}"
-                )
-    return items, maxima, points
-
-
-TA_SUFFIX = " (TA)"
-
-
-def merge_manual(out: Path, students: list[str], manual) -> None:
-    """Make each results.json carry this run's MANUAL points (none without MANUAL).
-
-    The TAs' items become tests named ``<item> (TA)``, so that ``score`` equals the
-    total in grades.csv, also for students not regraded in this run.
-    """
-    items, maxima, table = manual or ([], {}, {})
-    for student in students:
-        path = student_dir(out, student) / "results.json"
-        if not path.is_file():
-            continue
-        result = json.loads(path.read_text(encoding="utf-8"))
-        tests = [t for t in result["tests"] if not t["name"].endswith(TA_SUFFIX)]
-        for item in items:
-            got, most = table.get(student, {}).get(item, 0.0), maxima[item]
-            tests.append(
-                {
-                    "name": item + TA_SUFFIX,
-                    "score": got,
-                    "max_score": most,
-                    "status": "passed" if got >= most else "failed",
-                    "output": "marked by a TA",
-                    "visibility": "after_published",
-                }
-            )
-        result["tests"] = tests
-        result["score"] = round(sum(t["score"] for t in tests), 6)
-        _write_atomic(path, json.dumps(result, indent=2) + "\n")
 
 
 def _zips(options: Options) -> list[Path]:
@@ -555,28 +442,68 @@ def _zips(options: Options) -> list[Path]:
 
 
 def grade_batch(options: Options, edition: Path | None = None) -> int:
-    """Grade the submissions; write OUT/grades.csv and OUT/similarity.csv. Returns 0."""
+    """Grade the submissions; write grades.csv, similarity.csv, report.html. Returns 0.
+
+    With ``MANUAL`` and an existing grades.csv, only the submissions without a row are
+    graded: the TA points are merged into grades.csv and every report without a regrade.
+    """
     zips = _zips(options)
-    manual = read_manual(options.manual) if options.manual else None
     rubric = options.load_rubric()
     options.out.mkdir(parents=True, exist_ok=True)
-    rows: dict[str, dict] = {}
-    if options.student is not None:
-        rows = _read_grades(options.out / "grades.csv", rubric)
+    if options.roster:
+        from . import lms
+
+        lms.read_roster(options.roster)  # a bad roster fails before anything is graded
+    regrade_all = options.student is None and not options.manual
+    rows = {} if regrade_all else grades.read_grades(options.out / "grades.csv", rubric)
+    manual = grades.load_state(options.out)
+    if options.manual:
+        manual = grades.read_manual(options.manual)
+        known = {p.name[: -len(".zip")] for p in options.submissions.glob("*.zip")}
+        grades.check_items(manual, rubric, str(options.manual))
+        grades.check_students(manual, known | set(rows), str(options.manual))
+    if options.student is None and options.manual:
+        zips = [z for z in zips if z.name[: -len(".zip")] not in rows]
     with tempfile.TemporaryDirectory(prefix="cs231n-edition-") as tmp:
-        if edition is None:
-            edition = build_edition(Path(tmp) / "student")
-        for row in _grade_all(zips, options, edition):
-            rows[row["student"]] = row
-    _write_grades(options.out / "grades.csv", rubric, rows, manual)
-    merge_manual(options.out, sorted(rows), manual)
-    _write_similarity(options.out, sorted(rows), edition_blocks=_edition_blocks())
+        if zips:  # none when MANUAL only merges
+            if edition is None:
+                edition = build_edition(Path(tmp) / "student")
+            for row in _grade_all(zips, options, edition):
+                rows[row["student"]] = row
+            # The pairwise comparison runs here, in the grader: copydetect fingerprints
+            # the texts each submission's judge sandbox extracted, which were capped there
+            # and again on reading them back (_similarity_texts), so it reads only capped
+            # text the grader itself wrote under OUT, never a submission's files.
+            starter = similarity.baseline(edition, edition / NOTEBOOK)
+            similarity.write(options.out, similarity.load(options.out, sorted(rows)), starter)
+    if options.manual:
+        grades.save_state(options.out, manual)
+    grades.write_grades(options.out / "grades.csv", rubric, rows, manual)
+    _merge_reports(options.out, sorted(rows), manual)
+    report.write(options.out, rubric, manual)
+    if options.roster:
+        lms.write(options.out, options.roster)
     counts = {s: sum(1 for r in rows.values() if r["status"] == s) for s in STATUSES}
+    what = f"graded {len(zips)} submission(s)" if zips else "merged the TA points (no regrade)"
     print(
-        f"graded {len(zips)} submission(s) into {options.out}/grades.csv: "
+        f"{what} into {options.out}/grades.csv: "
         + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        + f"; class report {options.out}/report.html"
     )
     return 0
+
+
+def _merge_reports(out: Path, students: list[str], manual: grades.Manual) -> None:
+    """Make each results.json and feedback.md carry the TA points (none without any), so
+    that ``score`` equals the total in grades.csv, also for students not regraded now."""
+    for student in students:
+        path = student_dir(out, student) / "results.json"
+        if not path.is_file():
+            continue
+        result = grades.with_manual(json.loads(path.read_text(encoding="utf-8")), student, manual)
+        _write_atomic(path, json.dumps(result, indent=2) + "\n")
+        feedback_md = feedback.feedback_markdown(student, result)
+        _write_atomic(student_dir(out, student) / "feedback.md", feedback_md)
 
 
 def _grade_all(zips: list[Path], options: Options, edition: Path):
@@ -724,91 +651,3 @@ def _safe_grade(archive: Path, options: Options, edition: Path) -> dict:
     except Exception:  # noqa: BLE001 - every zip gets its row
         print(f"grade: {archive.name}: {traceback.format_exc()}", file=sys.stderr)
         return {"student": archive.name[: -len(".zip")], "points": {}, "status": "crashed"}
-
-
-def _edition_blocks() -> tuple[dict, dict]:
-    """The reference's and the stubs' normalised blocks (similarity's two baselines)."""
-    from tools.release import build
-
-    reference = build.select_files(REPO, STUDENT_FILES, git=_IN_GIT)
-    stubbed = build.stub_python(reference)
-    ref = similarity.blocks_of({p: f.data.decode() for p, f in reference.items()})
-    stub = similarity.blocks_of({p: f.data.decode() for p, f in stubbed.items()})
-    return ref, stub
-
-
-def _read_grades(path: Path, rubric: list) -> dict[str, dict]:
-    if not path.is_file():
-        return {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        items = [i.name for i in rubric]
-        missing = [
-            c
-            for c in ["student", *items, "total", "max", "status"]
-            if c not in (reader.fieldnames or [])
-        ]
-        if missing:
-            raise GradingError(
-                f"{path} was written for another rubric (no column {missing}); regrade "
-                "everyone (leave out STUDENT=)"
-            )
-        return {
-            r["student"]: {
-                "student": r["student"],
-                "points": {i: float(r[i] or 0) for i in items},
-                "status": r["status"],
-                "blank_answers": r.get("blank_answers") or "",
-            }
-            for r in reader
-        }
-
-
-def _write_grades(path: Path, rubric: list, rows: dict[str, dict], manual) -> None:
-    items = [i.name for i in rubric]
-    maximum = sum(float(i.points) for i in rubric)
-    manual_items, manual_max, manual_points = manual or ([], {}, {})
-    if manual:
-        maximum += sum(manual_max.values())
-        for who in sorted(set(manual_points) - set(rows)):
-            print(f"grade: MANUAL names {who!r}, who has no submission", file=sys.stderr)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", *items, *manual_items, "total", "max", "status", "blank_answers"])
-    for student in sorted(rows):
-        row = rows[student]
-        auto = [row["points"].get(i, 0.0) for i in items]
-        extra = [manual_points.get(student, {}).get(i, 0.0) for i in manual_items]
-        total = sum(auto) + sum(extra)
-        writer.writerow(
-            [
-                student,
-                *map(fmt, auto),
-                *map(fmt, extra),
-                fmt(total),
-                fmt(maximum),
-                row["status"],
-                row.get("blank_answers", ""),
-            ]
-        )
-    _write_atomic(path, buffer.getvalue())
-
-
-def _write_similarity(out: Path, students: list[str], edition_blocks: tuple[dict, dict]) -> None:
-    reference, stub = edition_blocks
-    per_student = {}
-    for student in students:
-        saved = student_dir(out, student) / "blocks.json"
-        if saved.is_file():
-            raw = json.loads(saved.read_text(encoding="utf-8"))
-            per_student[student] = {_key(k): v for k, v in raw.items()}
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=similarity.COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(similarity.rows(per_student, reference, stub))
-    _write_atomic(out / "similarity.csv", buffer.getvalue())
-
-
-def _key(text: str) -> tuple[str, str, int]:
-    path, function, index = text.split("|")
-    return path, function, int(index)

@@ -17,8 +17,17 @@ Modes, each reading and writing files in the current folder:
 ``verdict``  ``sent.ipynb`` + ``ran.ipynb`` -> ``verdict.json``: the code cells that ran
              cleanly before the first failure, and that failure named by the heading above
              it and its cell id.
-``blocks``   ``files.json`` (path -> source) -> ``blocks.json``: the normalised
-             student-written blocks that similarity compares.
+``texts``    ``files.json`` (path -> the student's source), ``stubs.json`` (the student
+             edition's same files) and, when one was submitted, ``submitted.ipynb`` ->
+             ``texts.json``: what similarity compares (:func:`similarity.extract_texts`:
+             the written blocks, the solution cells, the written answers), each part
+             capped (:data:`MAX_TEXT_CODE`, :data:`MAX_TEXT_ANSWERS` answers of
+             :data:`MAX_TEXT_ANSWER` characters).
+``figures``  ``submitted.ipynb`` -> ``figures.json``: the PNGs stored above each question
+             (:func:`feedback.question_figures`, re-encoded by Pillow), base64, at most
+             :data:`MAX_FIGURES_TOTAL` bytes of them in all.
+``incomplete`` ``incomplete.json`` (what ``make submission`` recorded) -> ``lines.json``:
+             :func:`feedback.incomplete_summary`, the lines a TA is shown.
 """
 
 from __future__ import annotations
@@ -32,6 +41,10 @@ MAX_PAGE = 1 << 20  # characters of the answers page
 MAX_QUOTE = 2_000  # characters of the question quoted above an answer
 MAX_ANSWER = 20_000  # characters of one answer or one code cell on the page
 MAX_NAME = 160  # characters of a heading or cell id in a verdict
+MAX_TEXT_CODE = 256 << 10  # characters of one student's compared code
+MAX_TEXT_ANSWERS = 40  # written answers compared per student
+MAX_TEXT_ANSWER = 8_000  # characters of one compared answer (and of an answer's label: 200)
+MAX_FIGURES_TOTAL = 12 << 20  # bytes of base64 PNGs handed back for one answers page
 ANSWER_TAG = "answer"
 SOLUTION_TAG = "solution"
 ANSWER_BLANK = "**Your answer:** *fill this in*"
@@ -76,6 +89,32 @@ def _load(name: str, what: str) -> list[dict]:
     except (ValueError, RecursionError):
         raise ValueError(f"{what} cannot be read as a notebook (not UTF-8 JSON)") from None
     return _cells(raw, what)
+
+
+def _read_json(name: str, what: str) -> object:
+    try:
+        with open(name, "rb") as f:
+            return json.loads(f.read().decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise ValueError(f"{what} cannot be read (not UTF-8 JSON)") from None
+
+
+def _strings(raw: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+
+
+def capped_texts(texts: dict) -> dict:
+    """:func:`similarity.extract_texts`'s result with every part cut to its cap."""
+    answers = texts.get("answers", {})
+    return {
+        "code": str(texts.get("code", ""))[:MAX_TEXT_CODE],
+        "answers": {
+            str(label)[:200]: str(text)[:MAX_TEXT_ANSWER]
+            for label, text in list(answers.items())[:MAX_TEXT_ANSWERS]
+        },
+        "blank_answers": [str(b)[:200] for b in texts.get("blank_answers", [])][:MAX_TEXT_ANSWERS],
+        "notebook": bool(texts.get("notebook", False)),
+    }
 
 
 def _is_answer(cell: dict) -> bool:
@@ -255,18 +294,42 @@ def main(argv: list[str]) -> int:
             grade = raw.get("metadata", {}).get("grade") if isinstance(raw, dict) else None
             stop = str(grade.get("stopped", ""))[:20] if isinstance(grade, dict) else ""
             _write("verdict.json", json.dumps(verdict(sent, ran, stop)).encode())
-        elif mode == "blocks":
+        elif mode == "texts":
             from tools.grade import similarity
 
-            with open("files.json", "rb") as f:
-                files = json.loads(f.read().decode("utf-8"))
-            found = similarity.blocks_of({str(k): str(v) for k, v in files.items()})
-            _write(
-                "blocks.json",
-                json.dumps({"|".join(map(str, k)): v for k, v in found.items()}).encode(),
-            )
+            files = _strings(_read_json("files.json", "the submitted files"))
+            stubs = _strings(_read_json("stubs.json", "the stubs"))
+            nb = None
+            if os.path.exists("submitted.ipynb"):
+                try:  # an unreadable notebook has no answers to compare; the code still is
+                    nb = _read_json("submitted.ipynb", "the notebook")
+                except ValueError:
+                    nb = None
+            texts = capped_texts(similarity.extract_texts(files, stubs, nb))
+            _write("texts.json", json.dumps(texts).encode())
+        elif mode == "figures":
+            import base64
+
+            from tools.grade import feedback
+
+            nb = _read_json("submitted.ipynb", "the notebook")
+            found, size = {}, 0
+            for index, pngs in sorted(feedback.question_figures(nb, _is_answer).items()):
+                coded = [base64.b64encode(png).decode("ascii") for png in pngs]
+                size += sum(len(c) for c in coded)
+                if size > MAX_FIGURES_TOTAL:
+                    break
+                found[str(index)] = coded
+            _write("figures.json", json.dumps(found).encode())
+        elif mode == "incomplete":
+            from tools.grade import feedback
+
+            with open("incomplete.json", "rb") as f:
+                lines = feedback.incomplete_summary(f.read(feedback.MAX_RECORD_BYTES + 1))
+            _write("lines.json", json.dumps(lines).encode())
         else:
-            print(f"usage: _grade_judge.py prepare | verdict | blocks (not {mode!r})")
+            modes = "prepare | verdict | texts | figures | incomplete"
+            print(f"usage: _grade_judge.py {modes} (not {mode!r})")
             return 2
     except ValueError as error:
         _write("problem.txt", str(error)[:500].encode("utf-8", "replace"))
