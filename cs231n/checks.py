@@ -40,12 +40,16 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
+from ._deps import require_packages
 
-from . import tuning as _tuning
-from .classifiers import linear_classifier as _linear
-from .classifiers import softmax as _softmax
-from .gradient_check import eval_numerical_gradient
+require_packages()  # first: one message naming what is missing, not the first import error
+
+import numpy as np  # noqa: E402
+
+from . import tuning as _tuning  # noqa: E402
+from .classifiers import linear_classifier as _linear  # noqa: E402
+from .classifiers import softmax as _softmax  # noqa: E402
+from .gradient_check import eval_numerical_gradient  # noqa: E402
 
 __all__ = ["CHECKS", "check", "main"]
 
