@@ -52,13 +52,17 @@ def install_imp_shim() -> None:
     sys.modules["imp"] = shim
 
 
-def require_packages(extra: dict[str, tuple[str, str]] | None = None) -> None:
+def require_packages(
+    extra: dict[str, tuple[str, str]] | None = None, *, exit: bool = False
+) -> None:
     """Raise one ImportError naming every package the kit needs that is missing or too old.
 
     Parameters
     ----------
     extra : more packages to require, in the form of :data:`PACKAGES` (import name ->
         (pip name, oldest version)), e.g. :data:`NOTEBOOK_PACKAGES`.
+    exit : for a command (``python -m cs231n.checks``): print the message alone to stderr
+        and exit with status 1, instead of raising (which would print a traceback).
 
     Raises
     ------
@@ -66,8 +70,18 @@ def require_packages(extra: dict[str, tuple[str, str]] | None = None) -> None:
         Naming each missing package, each one older than the kit needs, and the
         ``pip install`` command that installs only those (and nothing else).
     """
+    try:
+        _require({**PACKAGES, **(extra or {})})
+    except ImportError as error:
+        if not exit:
+            raise
+        print(error, file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _require(packages: dict[str, tuple[str, str]]) -> None:
     missing, old = [], []
-    for module, (pip_name, minimum) in {**PACKAGES, **(extra or {})}.items():
+    for module, (pip_name, minimum) in packages.items():
         if not _importable(module):
             missing.append(pip_name)
             continue

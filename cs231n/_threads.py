@@ -160,7 +160,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")  # where Linux mounts the cgroup file syste
 SELF_CGROUP = Path("/proc/self/cgroup")  # which cgroup this process is in
 
 
-def usable_cpus(cgroup_root: Path = CGROUP_ROOT, self_cgroup: Path = SELF_CGROUP) -> int:
+def usable_cpus(cgroup_root: Path | None = None, self_cgroup: Path | None = None) -> int:
     """How many CPUs this process may keep busy: the ones it may run on, capped by its
     cgroup's CPU quota rounded down (at least 1), as Go's automaxprocs does."""
     if hasattr(os, "sched_getaffinity"):
@@ -173,15 +173,17 @@ def usable_cpus(cgroup_root: Path = CGROUP_ROOT, self_cgroup: Path = SELF_CGROUP
     return max(1, cpus)
 
 
-def cpu_quota(cgroup_root: Path = CGROUP_ROOT, self_cgroup: Path = SELF_CGROUP) -> float | None:
+def cpu_quota(cgroup_root: Path | None = None, self_cgroup: Path | None = None) -> float | None:
     """The CPU time this process's cgroup may use, in CPUs (1.5: one and a half), or None
     where no quota is set or none can be read (not Linux, no cgroup file system).
 
     Reads cgroup v2's ``cpu.max`` ("max 100000", or "<quota> <period>" in microseconds)
     and v1's ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` (-1: none), in the process's
     own cgroup and each one above it, and returns the smallest: a parent's quota binds
-    its children too.
+    its children too. The paths default to :data:`CGROUP_ROOT` and :data:`SELF_CGROUP`.
     """
+    cgroup_root = CGROUP_ROOT if cgroup_root is None else cgroup_root
+    self_cgroup = SELF_CGROUP if self_cgroup is None else self_cgroup
     try:
         lines = self_cgroup.read_text().splitlines()
     except (OSError, UnicodeDecodeError):

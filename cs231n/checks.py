@@ -42,7 +42,7 @@ from pathlib import Path
 
 from ._deps import require_packages
 
-require_packages()  # first: one message naming what is missing, not the first import error
+require_packages(exit=__name__ == "__main__")  # first: one message naming all that is missing
 
 import numpy as np  # noqa: E402
 

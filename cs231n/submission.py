@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ._deps import NOTEBOOK_PACKAGES, require_packages
 
-require_packages(NOTEBOOK_PACKAGES)  # first: one message naming all that is missing
+require_packages(NOTEBOOK_PACKAGES, exit=__name__ == "__main__")  # first: name all missing
 
 import nbformat  # noqa: E402
 
@@ -316,7 +316,8 @@ def _read_regular(root: Path, name: str, limit: int) -> bytes:
                     f"{link.as_posix()} is a symbolic link (to {os.readlink(root / link)}); "
                     "a submission holds regular files only: put the file itself there"
                 )
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # Windows: not in text mode
+        flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)  # not on Windows
         fd = os.open(path, flags)
     except FileNotFoundError:
         raise SubmissionError(f"{name} is missing") from None
