@@ -11,8 +11,10 @@ hand-made cgroup file tree.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -143,6 +145,10 @@ def test_the_minimums_agree_with_requirements_student():
             listed[name.lower()] = minimum
     wanted = {pip: v for pip, v in {**_deps.PACKAGES, **_deps.NOTEBOOK_PACKAGES}.values()}
     assert listed == wanted
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = [*project["dependencies"], *project["optional-dependencies"]["notebook"]]
+    assert dict(d.lower().split(">=") for d in declared) == wanted
 
 
 def test_the_imp_stand_in_is_registered_only_where_imp_is_gone(monkeypatch):
@@ -318,3 +324,120 @@ def test_without_a_quota_the_usual_count_stays(tmp_path, monkeypatch):
     before = blas_threads()
     with _threads.adaptive_blas_threads() as tuner:
         assert tuner.most == min(max(before), len(os.sched_getaffinity(0)))
+
+
+# --- the release zip and the Colab instructions agree -------------------------------------
+
+
+def test_the_release_zips_top_folder_is_the_one_the_colab_cell_expects(tmp_path, monkeypatch):
+    """Unzipped and uploaded to Drive as it is, the kit lands where KIT_FOLDER points."""
+    from tools.release import build
+
+    monkeypatch.setattr(build, "build_edition", lambda src, git: {"a.txt": build.File(b"a")})
+    monkeypatch.setattr(build, "describe", lambda src: ("0" * 40, []))
+    assert build.main(["--src", str(tmp_path), "--dist", str(tmp_path / "dist")]) == 0
+    with zipfile.ZipFile(tmp_path / "dist/student.zip") as zf:
+        tops = {name.split("/", 1)[0] for name in zf.namelist()}
+    nb = nbformat.read(REPO / "notebooks/softmax.ipynb", as_version=4)
+    colab = next(c.source for c in nb.cells if "google.colab" in c.source)
+    kit_folder = re.search(r'^KIT_FOLDER = "([^"]+)"', colab, re.MULTILINE)[1]
+    assert tops == {kit_folder}
+    readme = (REPO / "tools/release/student/README.md").read_text()
+    assert f"My Drive/{kit_folder}`" in readme and f"/MyDrive/{kit_folder}\n" in readme
+
+
+# --- a JupyterHub user: a system Python with numpy 1.26, pandas and scipy -----------------
+#
+# The stand-in hub's "system" Python is a virtual environment with the system site visible
+# (so pip allows --user, as on a hub), holding what a hub image typically has. The student
+# has a home folder of their own and follows the install line of requirements-student.txt
+# (the README's no-make instructions say the same).
+HUB_SYSTEM = ["numpy==1.26.4", "pandas==2.1.4", "scipy==1.11.4", "ipykernel==6.29.5"]
+HUB_VENV = REPO / ".venv-hub"
+HUB_PYTHON = (3, 12)
+
+
+def find_python(version: tuple[int, int]) -> str | None:
+    name = "python{}.{}".format(*version)
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates = [shutil.which(name), *sorted(map(str, pyenv.glob(f"{name[6:]}*/bin/{name}")))]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import venv"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module")
+def hub_python() -> Path:
+    python = HUB_VENV / "bin" / "python"
+    stamp = HUB_VENV / ".hub-system"
+    want = "\n".join(HUB_SYSTEM) + "\n"
+    if python.exists() and stamp.is_file() and stamp.read_text() == want:
+        return python
+    base = find_python(HUB_PYTHON)
+    if base is None:
+        pytest.skip("no Python {}.{} here to play the hub's system Python".format(*HUB_PYTHON))
+    shutil.rmtree(HUB_VENV, ignore_errors=True)
+    subprocess.run([base, "-m", "venv", "--system-site-packages", str(HUB_VENV)], check=True)
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--only-binary=:all:", *HUB_SYSTEM],
+        capture_output=True, text=True, check=False, timeout=1200,
+    )  # fmt: skip
+    if install.returncode != 0:
+        pytest.fail(install.stderr[-3000:])
+    stamp.write_text(want)
+    return python
+
+
+def install_line() -> list[str]:
+    """The install command that requirements-student.txt's header gives students."""
+    text = (REPO / "requirements-student.txt").read_text()
+    line = re.search(r"^#\s+(python -m pip install .*)$", text, re.MULTILINE)[1]
+    return line.split()
+
+
+def test_a_hub_user_follows_the_instructions_and_keeps_a_working_pandas(hub_python, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env = {k: v for k, v in env.items() if not k.startswith("JUPYTER")}
+    env.update(HOME=str(home), PYTHONUSERBASE=str(home / ".local"))
+    env.setdefault("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip"))  # downloads, once
+
+    def python(*args: str, cwd: Path = tmp_path) -> subprocess.CompletedProcess:
+        return subprocess.run([str(hub_python), *args], cwd=cwd, env=env, capture_output=True,
+                              text=True, check=False, timeout=1200)  # fmt: skip
+
+    their_work = (
+        "import numpy, pandas, scipy.linalg\n"
+        "frame = pandas.DataFrame({'a': numpy.arange(3.0)})\n"
+        "print(numpy.__version__, pandas.__version__, scipy.__version__,"
+        " float(scipy.linalg.det(numpy.eye(2) * 2)), frame['a'].sum())\n"
+    )
+    before = python("-c", their_work)
+    assert before.stdout == "1.26.4 2.1.4 1.11.4 4.0 3.0\n", before.stderr
+
+    command = install_line()
+    assert command[:5] == ["python", "-m", "pip", "install", "--user"]
+    installed = python(*command[1:], cwd=REPO)
+    assert installed.returncode == 0, installed.stderr
+
+    after = python("-c", their_work)
+    assert after.returncode == 0 and after.stdout == before.stdout, after.stderr
+    user_site = python("-c", "import site; print(site.getusersitepackages())").stdout.strip()
+    added = {p.name.split("-")[0].lower() for p in Path(user_site).glob("*.dist-info")}
+    assert {"matplotlib", "tqdm", "threadpoolctl", "nbclient"} <= added
+    assert not added & {"numpy", "pandas", "scipy", "ipykernel", "pytest", "ruff", "nbval"}
+
+    checks = python("-m", "cs231n.checks", cwd=REPO)  # the kit works on numpy 1.26 too
+    assert checks.returncode == 0, checks.stdout + checks.stderr
+    assert checks.stdout.count("PASS ") == 5
+
+    # A virtual environment of their own shows up in Jupyter once its kernel is registered.
+    kernel = python("-m", "ipykernel", "install", "--user", "--name", "cs231n-softmax")
+    assert kernel.returncode == 0, kernel.stderr
+    spec = json.loads(
+        (home / ".local/share/jupyter/kernels/cs231n-softmax/kernel.json").read_text()
+    )
+    assert spec["argv"][0] == str(hub_python)
