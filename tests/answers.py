@@ -31,7 +31,7 @@ VECTORIZED = (SOFTMAX, "softmax_loss_vectorized", 0)
 SAMPLE = (LINEAR, "LinearClassifier.train", 0)
 UPDATE = (LINEAR, "LinearClassifier.train", 1)
 PREDICT = (LINEAR, "LinearClassifier.predict", 0)
-TOGETHER = (TUNING, "_train_together", 0)
+TOGETHER = (TUNING, "train_together", 0)
 
 # The self-check that judges each block.
 CHECK_OF = {
@@ -678,7 +678,7 @@ _PREDICT_WRONG = [
     ),
 ]
 
-# --- tuning._train_together (optional) ------------------------------------------------------
+# --- tuning.train_together (optional) -------------------------------------------------------
 
 # A right answer unlike the reference: per-model hyperparameters as (K, 1) columns of a
 # (D, K, C) view of W_all.

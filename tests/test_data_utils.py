@@ -29,7 +29,7 @@ from cifar_fixtures import (
     write_cifar_folder,
 )
 
-from cs231n import data_utils
+from cs231n import _datasets, data_utils
 from cs231n.data_utils import (
     Dataset,
     UnsafePickleError,
@@ -385,7 +385,7 @@ def test_bad_label_names_in_batches_meta_are_refused(tmp_path, names):
     folder = write_cifar_folder(tmp_path, n_per_batch=1, n_test=1)
     (folder / "batches.meta").write_bytes(py2_dumps({Py2Str("label_names"): names}))
     with pytest.raises(ValueError, match="'label_names' should be a list of 10 short names"):
-        data_utils._cifar10_class_names(folder)
+        _datasets.cifar10_class_names(folder, data_utils.CIFAR10_CLASSES)
 
 
 # --------------------------------------------------------------------------------------
@@ -445,14 +445,14 @@ def _write_gz(path: Path, payload: bytes) -> Path:
 def test_bad_idx_headers_are_explained(tmp_path, payload, message):
     path = _write_gz(tmp_path / "x-idx.gz", payload)
     with pytest.raises(ValueError, match=message) as err:
-        data_utils._read_idx(path)
+        _datasets.read_idx(path)
     assert str(path) in str(err.value)
 
 
 def test_idx_reads_big_endian_dimensions(tmp_path):
     values = bytes((7 * k) % 256 for k in range(2 * 3 * 300))
     payload = b"\x00\x00\x08\x03" + struct.pack(">III", 2, 3, 300) + values
-    array = data_utils._read_idx(_write_gz(tmp_path / "x.gz", payload))
+    array = _datasets.read_idx(_write_gz(tmp_path / "x.gz", payload))
     assert array.shape == (2, 3, 300)  # 300 > 255: a little-endian read would differ
     assert array[1, 2, 299] == values[-1] and array[0, 1, 5] == values[300 + 5]
 
@@ -461,7 +461,7 @@ def test_not_gzip_and_bad_checksum_are_explained(tmp_path):
     path = tmp_path / "x.gz"
     path.write_bytes(b"not gzip at all")
     with pytest.raises(ValueError, match="not a valid gzip"):
-        data_utils._read_idx(path)
+        _datasets.read_idx(path)
     folder = tmp_path / "fashion-mnist"
     shutil.copytree(FASHION_DIR, folder)
     damaged = bytearray((folder / "t10k-labels-idx1-ubyte.gz").read_bytes())

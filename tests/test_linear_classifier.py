@@ -184,13 +184,11 @@ def test_finite_X_whose_column_sums_overflow_is_accepted():
 
 
 def test_X_is_checked_once_per_call_not_per_minibatch(monkeypatch):
-    from cs231n.classifiers import linear_classifier
+    from cs231n import _validate
 
     seen = []
-    real = linear_classifier._check_finite
-    monkeypatch.setattr(
-        linear_classifier, "_check_finite", lambda X, n: seen.append(n) or real(X, n)
-    )
+    real = _validate.check_finite
+    monkeypatch.setattr(_validate, "check_finite", lambda X, n: seen.append(n) or real(X, n))
     Softmax().train(*separable(), num_iters=50, seed=0)
     assert seen == ["X"]
 

@@ -58,7 +58,7 @@ def test_every_configuration_equals_solo_training_float64(chunk_size):
 
 
 def test_without_the_batched_step_the_same_search_runs_one_by_one(monkeypatch):
-    # The student edition stubs _train_together's step (it raises NotImplementedError
+    # The student edition stubs train_together's step (it raises NotImplementedError
     # until the optional exercise is done); grid_search then trains each configuration
     # with Softmax.train and must give the same results and the same best model.
     X, y, X_val, y_val = split()
@@ -66,9 +66,9 @@ def test_without_the_batched_step_the_same_search_runs_one_by_one(monkeypatch):
     results, best = grid_search(X, y, X_val, y_val, LRS, REGS, **kwargs)
 
     def stub(*args, **kwargs):
-        raise NotImplementedError("_train_together: optional exercise")
+        raise NotImplementedError("train_together: optional exercise")
 
-    monkeypatch.setattr(tuning, "_train_together", stub)
+    monkeypatch.setattr(tuning, "train_together", stub)
     results_slow, best_slow = grid_search(X, y, X_val, y_val, LRS, REGS, **kwargs)
     assert results_slow == results
     assert rel_diff(best_slow.W, best.W) < 1e-10
@@ -320,7 +320,7 @@ def skewed(n=400, seed=0):
 def test_a_diverged_configuration_is_nan_warned_and_never_best(batched, monkeypatch):
     if not batched:  # the student edition before the optional exercise: one by one
         monkeypatch.setattr(
-            tuning, "_train_together", lambda *a: (_ for _ in ()).throw(NotImplementedError)
+            tuning, "train_together", lambda *a: (_ for _ in ()).throw(NotImplementedError)
         )
     X, y, X_val, y_val = skewed()
     with pytest.warns(RuntimeWarning, match=r"diverged .*\[\(1e\+30, 0\.1\)\]") as caught:

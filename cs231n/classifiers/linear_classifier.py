@@ -6,11 +6,8 @@ import abc
 import functools
 import math
 import os
-import reprlib
 import tempfile
 import warnings
-import zipfile
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,13 +15,16 @@ from typing import Any
 import numpy as np
 from tqdm.auto import trange
 
-from .. import _threads
+from .. import _safe_io, _threads
+from .._validate import check_X_y, refuse_matrix, short
 from .softmax import softmax_loss_vectorized
 
-# Labels are 0 ... C-1 with C = y.max() + 1 unless num_classes says otherwise. Without it,
-# at most this many (or as many as are present, if more) of those C labels may be absent:
-# a stray label such as 20000 among ten classes would otherwise make W 2000 times too wide.
-MAX_ABSENT_CLASSES = 10
+# The most a file written by save() may hold: W for CIFAR-10 is 3073 x 10 float64, 246 KB.
+MAX_FILE_BYTES = 2**30
+_MAX_TAG_BYTES = 4096
+# The only dtypes W is saved in (float32 and float64, either byte order); anything else in
+# a file, float16 included, is refused.
+_WEIGHT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _tuned_and_quiet(train: Callable[..., list[float]]) -> Callable[..., list[float]]:
@@ -112,7 +112,7 @@ class LinearClassifier(abc.ABC):
                     f"num_classes={num_classes}, but the existing W has {self.W.shape[1]} columns"
                 )
             num_classes = self.W.shape[1]
-        X, y = _check_X_y(X, y, num_classes=num_classes)
+        X, y = check_X_y(X, y, num_classes=num_classes)
         if num_iters < 0 or batch_size < 1:
             raise ValueError(
                 f"need num_iters >= 0 and batch_size >= 1; got {num_iters} and {batch_size}"
@@ -172,7 +172,7 @@ class LinearClassifier(abc.ABC):
         y_pred : (N,) int array, the class with the highest score for each row.
         """
         W = self._trained_W()
-        _refuse_matrix(X, "X")
+        refuse_matrix(X, "X")
         if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] != W.shape[0]:
             raise ValueError(
                 f"X must be an array of shape (N, {W.shape[0]}); got "
@@ -244,21 +244,27 @@ class LinearClassifier(abc.ABC):
             path = f"{path}.npz"  # save() appended the suffix
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such file (write one with save())")
+        data = _safe_io.read_file(path, MAX_FILE_BYTES, "a classifier file", follow_links=True)
         not_ours = f"{path} is not a classifier file written by save()"
-        if not zipfile.is_zipfile(path):
+        if not _safe_io.is_npz(data):
             raise ValueError(f"{not_ours} (an .npz)")
-        try:
-            with zipfile.ZipFile(path) as archive:
-                members = set(archive.namelist())
-                if not {"W.npy", "classifier.npy"} <= members:
-                    raise ValueError(f"{not_ours}: it holds {_short(sorted(members))}")
-                saved_by = _read_tag(archive, "classifier.npy", f"{not_ours}: its class tag")
-                if saved_by != type(self).__name__:
-                    shown = saved_by if saved_by.isidentifier() else _short(saved_by)
-                    raise ValueError(f"{path} holds a {shown}, not a {type(self).__name__}")
-                W = _read_weights(archive, "W.npy", str(path))
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
-            raise ValueError(f"{path} is a damaged or unsupported .npz ({error})") from None
+        with _safe_io.open_npz(data, str(path)) as archive:
+            if not {"W", "classifier"} <= archive.names:
+                raise ValueError(f"{not_ours}: it holds {short(sorted(archive.names))}")
+            what = f"{not_ours}: its class tag"
+            tag = archive.array("classifier", _MAX_TAG_BYTES, what)  # read before W
+            if tag.shape != () or tag.dtype.kind != "U":
+                raise ValueError(f"{what} is not a single string")
+            saved_by = str(tag)
+            if saved_by != type(self).__name__:
+                shown = saved_by if saved_by.isidentifier() else short(saved_by)
+                raise ValueError(f"{path} holds a {shown}, not a {type(self).__name__}")
+            what = f"{path}: W"
+            W = archive.array("W", MAX_FILE_BYTES, what, dtypes=_WEIGHT_DTYPES)
+        if W.ndim != 2 or 0 in W.shape:
+            raise ValueError(f"{what} has shape {W.shape}; expected a non-empty 2-D (D, C)")
+        if not np.isfinite(W).all():
+            raise ValueError(f"{what} holds NaN or infinite values: refused")
         self.W = W
         return self
 
@@ -290,94 +296,6 @@ class Softmax(LinearClassifier):
         return softmax_loss_vectorized(self.W, X_batch, y_batch, reg)
 
 
-def _check_X_y(
-    X: np.ndarray,
-    y: np.ndarray,
-    X_name: str = "X",
-    y_name: str = "y",
-    num_classes: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Validate data at the boundary: X (N, D) finite floats, y (N,) labels in [0, C).
-
-    C is num_classes when given; otherwise ``y.max() + 1``, refused when more than
-    ``max(MAX_ABSENT_CLASSES, distinct labels)`` labels below it never occur. Errors call
-    the arrays by ``X_name`` and ``y_name``, the caller's argument names. One pass over
-    X (a column sum), so callers check once per call, never per minibatch.
-    """
-    _refuse_matrix(X, X_name)
-    if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"{X_name} must be a non-empty 2-D array (N, D); got {_describe(X)}")
-    if not np.issubdtype(X.dtype, np.floating):
-        raise ValueError(
-            f"{X_name} must hold floats; got dtype {X.dtype} "
-            f"(convert with {X_name}.astype(np.float32) or np.float64)"
-        )
-    _refuse_matrix(y, y_name)
-    y = np.asarray(y)
-    if y.shape != (X.shape[0],):
-        raise ValueError(
-            f"{y_name} must have shape ({X.shape[0]},) to match {X_name}; got {y.shape}"
-        )
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"{y_name} must hold integer class labels; got dtype {y.dtype}")
-    if y.min() < 0:
-        raise ValueError(f"{y_name} must hold labels >= 0; its smallest is {y.min()}")
-    if num_classes is not None:
-        if y.max() >= num_classes:
-            raise ValueError(
-                f"{y_name} holds label {y.max()}, but there are {num_classes} classes "
-                f"(labels 0 to {num_classes - 1})"
-            )
-    else:
-        present = len(np.unique(y))
-        absent = int(y.max()) + 1 - present
-        if absent > max(MAX_ABSENT_CLASSES, present):
-            raise ValueError(
-                f"{y_name} holds {present} distinct labels but its largest is {y.max()}: "
-                f"{absent} classes would have no example, and W a column for each. Number "
-                "the classes 0, 1, ..., C-1, or pass num_classes=C if so many are absent"
-            )
-    _check_finite(X, X_name)
-    return X, y
-
-
-def _check_finite(X: np.ndarray, name: str) -> None:
-    """ValueError naming the first NaN or infinity in X, if any."""
-    # A column sum is one cheap pass and is finite whenever X is, unless finite values
-    # overflow when added: only then, or when X is not finite, look entry by entry.
-    with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(X.sum(axis=0)).all():
-            return
-    for start in range(0, X.shape[0], 1024):
-        bad = np.argwhere(~np.isfinite(X[start : start + 1024]))
-        if len(bad):
-            row, col = int(bad[0][0]) + start, int(bad[0][1])
-            count = int(np.count_nonzero(~np.isfinite(X)))
-            raise ValueError(
-                f"{name} holds {count} NaN or infinite value(s), the first {name}[{row}, "
-                f"{col}] = {X[row, col]}: fix or drop those rows before training"
-            )
-
-
-def _refuse_matrix(a: object, name: str) -> None:
-    if isinstance(a, np.matrix):
-        raise ValueError(
-            f"{name} is an np.matrix, whose * and indexing differ from arrays': "
-            f"pass np.asarray({name})"
-        )
-
-
-def _short(value: object) -> str:
-    """A bounded repr, for values read from untrusted files."""
-    return reprlib.repr(value)
-
-
-def _describe(a: object) -> str:
-    if isinstance(a, np.ndarray):
-        return f"an array of shape {a.shape}"
-    return f"a {type(a).__name__} (convert with np.asarray)"
-
-
 def _warn_if_diverged(W: np.ndarray, losses: list[float], lr: float, reg: float) -> None:
     """RuntimeWarning, naming lr and reg, when a loss or W is not finite after training."""
     first = next((i for i, loss in enumerate(losses) if not math.isfinite(loss)), None)
@@ -394,72 +312,3 @@ def _warn_if_diverged(W: np.ndarray, losses: list[float], lr: float, reg: float)
         RuntimeWarning,
         stacklevel=4,  # the caller of train (through its wrapper)
     )
-
-
-# The only dtypes W is saved in (float32 and float64, either byte order); anything else in
-# a file, float16 included, is refused.
-_WEIGHT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_MAX_TAG_BYTES = 4096
-_MAX_INFLATION = 20  # W beyond 1 MB may be compressed at most this much (save() never does)
-
-
-def _npy_header(f, what: str) -> tuple[tuple[int, ...], bool, np.dtype]:
-    """Shape, Fortran order and dtype from the header of the .npy stream f."""
-    try:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            return np.lib.format.read_array_header_1_0(f)
-        if version == (2, 0):
-            return np.lib.format.read_array_header_2_0(f)
-    except ValueError as error:
-        raise ValueError(f"{what} is not a valid .npy array ({error})") from None
-    raise ValueError(f"{what} is a .npy of version {version}, which save() never writes")
-
-
-def _read_tag(archive: zipfile.ZipFile, member: str, what: str) -> str:
-    """The class name stored in ``member``: a 0-d unicode string, read with a size bound."""
-    if archive.getinfo(member).file_size > _MAX_TAG_BYTES:
-        raise ValueError(f"{what} is {archive.getinfo(member).file_size} bytes, too big")
-    with archive.open(member) as f:
-        shape, _, dtype = _npy_header(f, what)
-        if shape != () or dtype.kind != "U":
-            raise ValueError(f"{what} is not a single string")
-        data = f.read(dtype.itemsize)
-        if len(data) != dtype.itemsize:
-            raise ValueError(f"{what} is cut short")
-        return str(np.frombuffer(data, dtype=dtype, count=1)[0])
-
-
-def _read_weights(archive: zipfile.ZipFile, member: str, path: str) -> np.ndarray:
-    """W from ``member``, its header checked before any data is read."""
-    what = f"{path}: W"
-    with archive.open(member) as f:
-        shape, fortran_order, dtype = _npy_header(f, what)
-        if dtype.newbyteorder("=") not in _WEIGHT_DTYPES or dtype.hasobject:
-            raise ValueError(f"{what} has dtype {dtype}; expected float32 or float64")
-        if len(shape) != 2 or 0 in shape:
-            raise ValueError(f"{what} has shape {shape}; expected a non-empty 2-D (D, C)")
-        nbytes = math.prod(shape) * dtype.itemsize
-        info = archive.getinfo(member)
-        if info.file_size > _MAX_INFLATION * max(info.compress_size, 1 << 20):
-            raise ValueError(
-                f"{what} would inflate from {info.compress_size} to {info.file_size} bytes; "
-                "save() writes W uncompressed: refused"
-            )
-        if archive.getinfo(member).file_size - f.tell() != nbytes:
-            raise ValueError(
-                f"{what} claims shape {shape} ({nbytes} bytes of data), but the file holds "
-                f"{archive.getinfo(member).file_size - f.tell()}"
-            )
-        W = np.empty(math.prod(shape), dtype=dtype)
-        view, filled = memoryview(W).cast("B"), 0
-        while filled < nbytes:
-            n = f.readinto(view[filled:])
-            if not n:
-                raise ValueError(f"{what} ends after {filled} of {nbytes} bytes")
-            filled += n
-    W = W.reshape(shape, order="F" if fortran_order else "C")
-    W = np.ascontiguousarray(W, dtype=dtype.newbyteorder("="))
-    if not np.isfinite(W).all():
-        raise ValueError(f"{what} holds NaN or infinite values: refused")
-    return W

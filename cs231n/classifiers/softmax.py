@@ -11,52 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _validate(W: np.ndarray, X: np.ndarray, y: np.ndarray, reg: float) -> None:
-    """Raise ValueError naming the argument when W, X, y or reg do not fit together."""
-    for name, a in (("W", W), ("X", X), ("y", y)):
-        if isinstance(a, np.matrix):  # its * is a matrix product and it stays 2-D
-            raise ValueError(f"{name} is an np.matrix: pass np.asarray({name})")
-    if not isinstance(W, np.ndarray) or W.ndim != 2:
-        raise ValueError(f"W must be a 2-D array of shape (D, C); got {_describe(W)}")
-    if not isinstance(X, np.ndarray) or X.ndim != 2:
-        raise ValueError(f"X must be a 2-D array of shape (N, D); got {_describe(X)}")
-    if not isinstance(y, np.ndarray) or y.ndim != 1:
-        raise ValueError(f"y must be a 1-D array of shape (N,); got {_describe(y)}")
-    if not np.issubdtype(W.dtype, np.floating):
-        raise ValueError(f"W must hold floats; got dtype {W.dtype}")
-    if not np.issubdtype(X.dtype, np.floating):
-        raise ValueError(
-            f"X must hold floats; got dtype {X.dtype} (convert with X.astype(np.float64))"
-        )
-    if X.shape[1] != W.shape[0]:
-        raise ValueError(
-            f"X has {X.shape[1]} columns but W has {W.shape[0]} rows: X is (N, D), W is (D, C)"
-        )
-    if X.shape[0] == 0:
-        raise ValueError("X has no rows: the loss is a mean over examples and needs at least one")
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"y has {y.shape[0]} labels but X has {X.shape[0]} rows")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"y must hold integer class labels; got dtype {y.dtype}")
-    num_classes = W.shape[1]
-    if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(
-            f"y must hold labels in [0, {num_classes}) for W with {num_classes} columns; "
-            f"got labels from {y.min()} to {y.max()}"
-        )
-    if (
-        not isinstance(reg, (int, float, np.integer, np.floating))
-        or not np.isfinite(reg)
-        or reg < 0
-    ):
-        raise ValueError(f"reg must be a finite number >= 0; got {reg!r}")
-
-
-def _describe(a: object) -> str:
-    if isinstance(a, np.ndarray):
-        return f"an array of shape {a.shape}"
-    return f"a {type(a).__name__}"
+from .._validate import check_loss_inputs
 
 
 def softmax_loss_naive(
@@ -82,7 +37,7 @@ def softmax_loss_naive(
         When the shapes do not fit together, y holds non-integers or labels
         outside ``[0, C)``, or reg is negative.
     """
-    _validate(W, X, y, reg)
+    check_loss_inputs(W, X, y, reg)
     dtype = np.result_type(W, X)
     loss = dtype.type(0)
     dW = np.zeros(W.shape, dtype=dtype)
@@ -122,7 +77,7 @@ def softmax_loss_vectorized(
     Same inputs, outputs and errors as :func:`softmax_loss_naive`; float32 inputs
     give float32 work and a float32 gradient.
     """
-    _validate(W, X, y, reg)
+    check_loss_inputs(W, X, y, reg)
     loss = 0.0
     dW = np.zeros_like(W)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import nbformat
 
+from cs231n import _safe_io
 from cs231n.submission import RELEASE_RECORD
 
 from . import leaks, pysource
@@ -192,24 +193,22 @@ def _read_regular(src: Path, rel: str) -> File | None:
             "regular files: replace the link with the file or stop tracking it"
         )
     try:
-        # O_NOFOLLOW: a link put there since the check above is refused by the kernel;
-        # O_NONBLOCK: opening a named pipe returns at once instead of waiting.
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-        fd = os.open(path, flags)
+        mode = path.lstat().st_mode
+        # never through a link put there since the check above, never waiting on a pipe
+        data = _safe_io.read_file(path, MAX_BYTES, "a shipped file")
     except FileNotFoundError:
         return None
+    except _safe_io.FileRefused as refused:
+        problem = {
+            "too big": f"holds {refused.size:,} bytes, more than the whole edition may "
+            f"({MAX_BYTES:,}); is a download tracked by mistake?",
+            "link": "is a symbolic link; shipped files must be regular files",
+            "grew": "grew while being read; build again once nothing writes to it",
+        }.get(refused.reason, "is not a regular file; only regular files ship")
+        raise ReleaseError(f"{rel} {problem}") from None
     except OSError as error:
         raise ReleaseError(f"{rel}: cannot be read: {error}") from None
-    with os.fdopen(fd, "rb") as stream:
-        info = os.fstat(stream.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ReleaseError(f"{rel} is not a regular file; only regular files ship")
-        if info.st_size > MAX_BYTES:
-            raise ReleaseError(
-                f"{rel} holds {info.st_size:,} bytes, more than the whole edition may "
-                f"({MAX_BYTES:,}); is a download tracked by mistake?"
-            )
-        return File(stream.read(MAX_BYTES + 1), bool(info.st_mode & stat.S_IXUSR))
+    return File(data, bool(mode & stat.S_IXUSR))
 
 
 def read_notebook(path: str, data: bytes) -> nbformat.NotebookNode:

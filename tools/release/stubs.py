@@ -25,7 +25,7 @@ TASKS: dict[tuple[str, str, int], str] = {
     ("cs231n/classifiers/linear_classifier.py", "LinearClassifier.predict", 0): (
         "store the predicted labels in y_pred"
     ),
-    ("cs231n/tuning.py", "_train_together", 0): (
+    ("cs231n/tuning.py", "train_together", 0): (
         "optional: train all configurations at once (until then grid_search trains them "
         "one by one)"
     ),
