@@ -96,9 +96,14 @@ def _require(packages: dict[str, tuple[str, str]]) -> None:
     for pip_name, version, minimum in old:
         lines.append(f"the cs231n kit needs {pip_name} >= {minimum}; this Python has {version}")
     wanted = missing + [f"{name}>={minimum}" for name, _, minimum in old]
+    numpy = _version("numpy") if "numpy" not in {w.split(">")[0] for w in wanted} else None
+    if numpy is not None:
+        # Keep this Python's numpy: the newest releases of what is missing may ask for a
+        # newer one, and pandas or scipy built for this one would then fail to import.
+        wanted.append(f"numpy=={numpy}")
     python = _quote(sys.executable or "python")
     lines += [
-        "Install only these (your other packages stay as they are):",
+        "Install only these, keeping the numpy this Python has:",
         f"    {python} -m pip install {' '.join(_quote(w) for w in wanted)}",
         f"in a notebook cell: %pip install {' '.join(_quote(w) for w in wanted)}",
         "add --user after install where this Python's packages are not yours to change "

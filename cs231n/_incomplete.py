@@ -1,6 +1,7 @@
 """What ``make submission`` records as not done yet: ``incomplete.json`` inside the zip.
 
-The record lists the failing self-checks, the notebook cells whose stored outputs hold a
+:func:`run_notebook` runs the notebook to the end, whatever fails on the way. The record
+lists the failing self-checks, the notebook cells whose stored outputs hold a
 ``FAIL`` line (a check cell's verdict) or an error, each named by its heading and cell id,
 and the TODOs and answers left open. The optional steps are listed apart: a failure
 there is a warning, never incomplete work. The grader reads the record; it is the
@@ -9,9 +10,11 @@ student's file, so it informs and never scores.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 NOTEBOOK = "notebooks/softmax.ipynb"  # as in cs231n.submission
 RECORD = "incomplete.json"  # its name inside the zip
@@ -33,6 +36,40 @@ class CellFailure:
         where = f"{NOTEBOOK} cell {self.number}" + (f" (id {self.id})" if self.id else "")
         under = f" under {self.heading!r}" if self.heading else ""
         return f"{where}{under}: {self.problem}"
+
+
+def run_notebook(nb, kit: Path, folder: Path, timeout: int) -> tuple[int | None, str]:
+    """Run the notebook ``nb`` (nbformat's) in place, in a fresh kernel started in
+    ``folder`` that imports the cs231n of ``kit``, every cell even after one raises.
+
+    Returns (None, "") when every cell ran, else the index of the cell that ran past
+    ``timeout`` seconds or killed the kernel and what happened; the cells after it are
+    left without outputs.
+    """
+    from nbclient import NotebookClient  # imported here: only packing needs Jupyter
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(kit), env.get("PYTHONPATH")]))
+    running = [0]  # index of the cell being run, kept up to date by the client
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(folder)}},
+        on_cell_start=lambda cell, cell_index: running.__setitem__(0, cell_index),
+    )
+    try:
+        client.execute(env=env)
+    except (CellTimeoutError, DeadKernelError) as error:
+        for cell in nb.cells[running[0] + 1 :]:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        if isinstance(error, CellTimeoutError):
+            return running[0], f"still running after {timeout} s"
+        return running[0], "the kernel died (out of memory, or a crash in native code?)"
+    return None, ""
 
 
 def failing_cells(nb: Mapping) -> list[CellFailure]:

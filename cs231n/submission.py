@@ -19,7 +19,6 @@ import io
 import json
 import os
 import re
-import stat
 import sys
 import tempfile
 import zipfile
@@ -33,6 +32,7 @@ require_packages(NOTEBOOK_PACKAGES, exit=__name__ == "__main__")  # first: name 
 
 import nbformat  # noqa: E402
 
+from . import _incomplete, _safe_io  # noqa: E402
 from ._incomplete import (  # noqa: E402
     RECORD,
     failing_cells,
@@ -308,31 +308,26 @@ def _read_regular(root: Path, name: str, limit: int) -> bytes:
     followed: it could lead to any file on the machine. So is anything that is not a
     regular file: a device or a pipe could be read forever.
     """
-    path = root / name
+    for link in [*reversed(Path(name).parents[:-1]), Path(name)]:
+        if (root / link).is_symlink():
+            raise SubmissionError(
+                f"{link.as_posix()} is a symbolic link (to {os.readlink(root / link)}); "
+                "a submission holds regular files only: put the file itself there"
+            )
     try:
-        for link in [*reversed(path.relative_to(root).parents[:-1]), Path(name)]:
-            if (root / link).is_symlink():
-                raise SubmissionError(
-                    f"{link.as_posix()} is a symbolic link (to {os.readlink(root / link)}); "
-                    "a submission holds regular files only: put the file itself there"
-                )
-        flags = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # Windows: not in text mode
-        flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)  # not on Windows
-        fd = os.open(path, flags)
+        return _safe_io.read_file(root / name, limit, "a submission")
+    except _safe_io.FileRefused as refused:
+        if refused.reason == "too big":
+            message = f"{name} holds {refused.size:,} bytes; the limit is {limit:,}"
+        elif refused.reason == "grew":
+            message = f"{name} changed while being read; save it, then run this again"
+        else:  # not regular (a link is refused above, or here if it just became one)
+            message = f"{name} is not a regular file; replace it with one"
+        raise SubmissionError(message) from None
     except FileNotFoundError:
         raise SubmissionError(f"{name} is missing") from None
     except OSError as error:
         raise SubmissionError(f"{name} cannot be read ({error.strerror})") from None
-    with os.fdopen(fd, "rb") as stream:
-        info = os.fstat(stream.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise SubmissionError(f"{name} is not a regular file; replace it with one")
-        data = stream.read(limit + 1) if info.st_size <= limit else b""
-    if info.st_size > limit or len(data) > limit:
-        raise SubmissionError(
-            f"{name} holds {max(info.st_size, len(data)):,} bytes; the limit is {limit:,}"
-        )
-    return data
 
 
 def code_files(root: Path = ROOT) -> dict[str, bytes]:
@@ -400,35 +395,13 @@ def execute_notebook(root: Path = ROOT, timeout: int = 1200) -> tuple[nbformat.N
     a message naming that cell. A cell that raises keeps its error in its outputs, and
     the run goes on (see :func:`cs231n._incomplete.failing_cells`).
     """
-    from nbclient import NotebookClient  # imported here: only packing needs Jupyter
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
     nb = read_notebook(root)
-    env = dict(os.environ, MPLBACKEND="Agg")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    running = [0]  # index of the cell being run, kept up to date by the client
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str((root / NOTEBOOK).parent)}},
-        on_cell_start=lambda cell, cell_index: running.__setitem__(0, cell_index),
-    )
-    try:
-        client.execute(env=env)
-    except (CellTimeoutError, DeadKernelError) as error:
-        cells = read_cells(root)
-        where = _where(cells[running[0]], cells) if running[0] < len(cells) else NOTEBOOK
-        if isinstance(error, CellTimeoutError):
-            what = f"still running after {timeout} s"
-        else:
-            what = "the kernel died (out of memory, or a crash in native code?)"
-        for cell in nb.cells[running[0] + 1 :]:
-            if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [], None
-        return nb, f"{where} stops with an error: {what}; the cells after it did not run"
-    return nb, ""
+    stopped_at, what = _incomplete.run_notebook(nb, root, (root / NOTEBOOK).parent, timeout)
+    if stopped_at is None:
+        return nb, ""
+    cells = read_cells(root)
+    where = _where(cells[stopped_at], cells) if stopped_at < len(cells) else NOTEBOOK
+    return nb, f"{where} stops with an error: {what}; the cells after it did not run"
 
 
 def pack(root: Path, nb: nbformat.NotebookNode, record: dict | None = None) -> Path:
