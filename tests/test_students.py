@@ -170,6 +170,48 @@ def test_the_imp_stand_in_is_registered_only_where_imp_is_gone(monkeypatch):
     assert sys.modules["imp"] is shim
 
 
+SNIPPET = (
+    "from cs231n._deps import install_imp_shim, require_packages\n\n"
+    "install_imp_shim()\nrequire_packages()\n"
+)
+
+
+def first_third_party_line(lines: list[str]) -> int:
+    """The index of the first line that loads a third-party package: a magic (even
+    %matplotlib imports matplotlib), an import of one, or of cs231n beyond _deps."""
+    return min(
+        (
+            i
+            for i, line in enumerate(lines)
+            if line.startswith("%")
+            or re.match(rf"(import|from) ({'|'.join([*KIT, 'IPython'])})\b", line)
+            or re.match(r"(import|from) cs231n\.(?!_deps)", line)
+        ),
+        default=len(lines),
+    )
+
+
+def import_cell_prelude() -> str:
+    """The notebook's import cell up to its first line that loads a third-party package:
+    the part that runs first (the contract's two calls, until the notebook has them)."""
+    nb = nbformat.read(REPO / "notebooks/softmax.ipynb", as_version=4)
+    cell = next(c.source for c in nb.cells if "%load_ext autoreload" in c.source)
+    if "require_packages" not in cell:
+        return SNIPPET
+    lines = cell.splitlines()
+    return "\n".join(lines[: first_third_party_line(lines)]) + "\n"
+
+
+@pytest.mark.parametrize("package", KIT)
+def test_the_notebooks_import_cell_names_a_missing_package(package):
+    code = f"try:\n{textwrap.indent(import_cell_prelude(), '    ')}except ImportError as e:\n"
+    result = run_hiding([package], code + "    print(e)\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"the cs231n kit needs {package}, not installed"), (
+        result.stdout
+    )
+
+
 def test_the_notebook_calls_both_before_any_third_party_import():
     """The notebook's import cell: install_imp_shim() and require_packages() come before
     %load_ext autoreload and before any import of a third-party package."""
@@ -179,13 +221,7 @@ def test_the_notebook_calls_both_before_any_third_party_import():
     if "require_packages" not in cell.source:
         pytest.skip("the notebook's import cell does not call cs231n._deps yet")
     lines = cell.source.splitlines()
-    first = min(
-        i
-        for i, line in enumerate(lines)
-        if line.startswith("%load_ext")
-        or re.match(rf"(import|from) ({'|'.join(KIT + ['IPython'])})\b", line)
-        or re.match(r"from cs231n\.(?!_deps)", line)
-    )
+    first = first_third_party_line(lines)
     calls = [
         i
         for i, line in enumerate(lines)
