@@ -606,3 +606,15 @@ def test_failing_cells_names_fail_lines_and_errors_by_heading_and_id():
 
 def test_the_record_module_names_the_same_notebook():
     assert _incomplete.NOTEBOOK == NOTEBOOK
+
+
+def test_a_cell_that_prints_fail_in_a_loop_gives_a_bounded_record():
+    many = [failing_cell(i, optional=False) for i in range(500)] + [failing_cell(0, True)]
+    record = _incomplete.make_record({}, [], many, [])
+    assert len(record["failing_cells"]) == _incomplete.MAX_CELL_ENTRIES
+    assert record["unfinished"] == ["more failing notebook cells than the 200 listed"]
+    assert len(record["optional"]) == 1 and record["complete"] is False
+
+
+def failing_cell(number: int, optional: bool) -> _incomplete.CellFailure:
+    return _incomplete.CellFailure(number, f"id{number}", "Heading", "FAIL x: no", optional)
