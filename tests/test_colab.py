@@ -20,6 +20,7 @@ import types
 import zipfile
 from pathlib import Path
 
+import envcache
 import nbformat
 import pytest
 
@@ -159,7 +160,7 @@ def test_jupyter_without_make_gets_the_kit_on_its_import_path(tmp_path):
 # Colab's versions, from googlecolab/backend-info (pip-freeze.txt and os-info.txt at commit
 # a724079 of 2026-08-19, "Upgrade to Python 3.13": Python 3.13.15): the packages the kit
 # and Jupyter's kernel machinery load, and what pip installs with them where Colab lists
-# them too. The venv is built once into .venv-colab/ and kept while these stay the same.
+# them too. The venv is built once and kept in the tests' cache while these stay the same.
 COLAB_PYTHON = (3, 13)
 COLAB_PINS = """
 ipython==7.34.0
@@ -200,7 +201,6 @@ platformdirs==4.11.3
 fastjsonschema==2.22.2
 jsonschema==4.26.0
 """.split()
-COLAB_VENV = REPO / ".venv-colab"
 KIT_FOLDER_NAME = "cs231n-softmax"
 
 
@@ -222,31 +222,25 @@ def find_colab_python() -> str | None:
 
 @pytest.fixture(scope="module")
 def colab_python() -> Path:
-    """The venv's Python, with Colab's versions installed (built on first use)."""
-    stamp = COLAB_VENV / ".colab-pins"
-    python = COLAB_VENV / "bin" / "python"
+    """The Python of a venv with Colab's versions installed (built on first use, then
+    kept in the tests' cache, see tests/envcache.py)."""
     want = "\n".join(COLAB_PINS) + "\n"
-    if stamp.is_file() and stamp.read_text() == want and python.exists():
-        return python
-    base = find_colab_python()
-    if base is None:
-        pytest.skip(
-            "no Python {}.{} here (Colab's); set COLAB_PYTHON to one".format(*COLAB_PYTHON)
-        )
-    shutil.rmtree(COLAB_VENV, ignore_errors=True)
-    subprocess.run([base, "-m", "venv", str(COLAB_VENV)], check=True)
-    pins = COLAB_VENV / "colab-pins.txt"
-    pins.write_text(want)
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--only-binary=:all:", "-r", str(pins)],
-        capture_output=True, text=True, check=False, timeout=1200,
-    )  # fmt: skip
-    if install.returncode != 0:
-        if "No matching distribution" in install.stderr or "connection" in install.stderr.lower():
-            pytest.skip(f"Colab's versions cannot be installed here: {install.stderr[-500:]}")
-        pytest.fail(install.stderr[-3000:])
-    stamp.write_text(want)
-    return python
+
+    def build(venv: Path) -> None:
+        base = find_colab_python()
+        if base is None:
+            pytest.skip("no Python {}.{} here (Colab's); set COLAB_PYTHON".format(*COLAB_PYTHON))
+        subprocess.run([base, "-m", "venv", str(venv)], check=True)
+        (venv / "colab-pins.txt").write_text(want)
+        install = subprocess.run(
+            [str(venv / "bin/python"), "-m", "pip", "install", "--quiet", "--only-binary=:all:",
+             "-r", str(venv / "colab-pins.txt")],
+            capture_output=True, text=True, check=False, timeout=1200,
+        )  # fmt: skip
+        if install.returncode != 0:
+            pytest.fail(install.stderr[-3000:])
+
+    return envcache.built("colab-venv", want, build) / "bin" / "python"
 
 
 def write_fake_colab(site: Path) -> None:

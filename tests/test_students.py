@@ -23,6 +23,7 @@ import textwrap
 import zipfile
 from pathlib import Path
 
+import envcache
 import nbformat
 import pytest
 from threadpoolctl import threadpool_info
@@ -394,7 +395,6 @@ def test_the_release_zips_top_folder_is_the_one_the_colab_cell_expects(tmp_path,
 # pip refuses --user installs inside one. The student has a home folder of their own and
 # follows the install line of requirements-student.txt (the README says the same).
 HUB_SYSTEM = ["numpy==1.26.4", "pandas==2.1.4", "scipy==1.11.4", "ipykernel==6.29.5"]
-HUB_ROOT = REPO / ".hub-python"  # not a venv: a copied installation, kept between runs
 HUB_PYTHON = (3, 12)
 
 
@@ -433,26 +433,26 @@ def copy_python(base: str, dest: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def hub_python() -> Path:
-    stamp = HUB_ROOT / ".hub-system"
+    """The stand-in hub's system Python (built on first use, then kept in the tests'
+    cache, see tests/envcache.py)."""
     want = "\n".join(HUB_SYSTEM) + "\n"
-    if stamp.is_file() and stamp.read_text() == want:
-        return next((HUB_ROOT / "bin").glob("python3.*"))
-    base = find_python(HUB_PYTHON)
-    if base is None:
-        pytest.skip("no Python {}.{} here to play the hub's system Python".format(*HUB_PYTHON))
-    shutil.rmtree(HUB_ROOT, ignore_errors=True)
-    python = copy_python(base, HUB_ROOT)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env["PYTHONNOUSERSITE"] = "1"  # the administrator's install: not into anyone's home
-    for step in (["-m", "ensurepip"], ["-m", "pip", "install", "--quiet", *HUB_SYSTEM]):
-        done = subprocess.run(
-            [str(python), *step], env=env, capture_output=True, text=True, check=False,
-            timeout=1200,
-        )  # fmt: skip
-        if done.returncode != 0:
-            pytest.fail(done.stdout[-2000:] + done.stderr[-3000:])
-    stamp.write_text(want)
-    return python
+
+    def build(root: Path) -> None:
+        base = find_python(HUB_PYTHON)
+        if base is None:
+            pytest.skip("no Python {}.{} here to play the hub's system Python".format(*HUB_PYTHON))
+        python = copy_python(base, root)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+        env["PYTHONNOUSERSITE"] = "1"  # the administrator's install: not into anyone's home
+        for step in (["-m", "ensurepip"], ["-m", "pip", "install", "--quiet", *HUB_SYSTEM]):
+            done = subprocess.run(
+                [str(python), *step], env=env, capture_output=True, text=True, check=False,
+                timeout=1200,
+            )  # fmt: skip
+            if done.returncode != 0:
+                pytest.fail(done.stdout[-2000:] + done.stderr[-3000:])
+
+    return next((envcache.built("hub-python", want, build) / "bin").glob("python3.*"))
 
 
 def install_lines() -> list[str]:
