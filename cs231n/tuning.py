@@ -298,14 +298,6 @@ def train_together(
     return W_all
 
 
-def __getattr__(name: str) -> object:
-    # The exercise's old private name, for callers not yet renamed: it follows
-    # train_together, even when that is replaced (a test's stand-in, say).
-    if name == "_train_together":
-        return train_together
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _train_one_by_one(
     X: np.ndarray,
     y: np.ndarray,
