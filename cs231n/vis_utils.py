@@ -52,7 +52,7 @@ def confusion_fractions(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int
     """
     counts = np.zeros((num_classes, num_classes))
     np.add.at(counts, (y_true, y_pred), 1)
-    totals = counts.sum(axis=1, keepdims=True)
+    totals = counts.sum(axis=1)[:, None]  # (C, 1): each row divides by its own total
     return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
 
 
