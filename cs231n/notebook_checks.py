@@ -203,7 +203,7 @@ def naive_loss_stable() -> tuple[bool, str]:
         if not np.isfinite(loss):
             raise _Fail(
                 f"the loss is {loss} for {said}: exp overflowed or every term underflowed; "
-                "shift each row's scores before exponentiating (section 4)"
+                "shift each row by that row's own maximum before exponentiating (section 4)"
             )
         if not np.isclose(loss, expected, rtol=1e-9):
             raise _Fail(
@@ -391,10 +391,18 @@ def hyperparameter_search(
         )
         tolerance = 2 / len(y_val) + 1e-12  # rounding may move an image or two
         theirs, ours = results[best[0]], again[(lr, reg)]
-        if any(abs(a - b) > tolerance for a, b in zip(theirs, ours, strict=True)):
+        W_theirs = np.asarray(best_softmax.W, dtype=np.float64)
+        W_ours = np.asarray(model.W, dtype=np.float64)
+        # the same run up to rounding: float32 SGD keeps the weights within ~1e-5 of it
+        same_W = W_theirs.shape == W_ours.shape and np.linalg.norm(
+            W_theirs - W_ours
+        ) <= 1e-2 * np.linalg.norm(W_ours)
+        if not same_W or any(abs(a - b) > tolerance for a, b in zip(theirs, ours, strict=True)):
             raise _Fail(
                 f"for lr {lr:g}, reg {reg:g} your results hold {tuple(theirs)}, but "
-                f"grid_search trains that configuration to {ours}: train each configuration "
+                f"grid_search trains that configuration to {ours}"
+                + ("" if same_W else " and other weights than best_softmax's")
+                + ": train each configuration "
                 f"with a new Softmax() and seed={seed}, num_iters={num_iters}, and measure "
                 "the accuracies with predict on the whole training and validation splits"
             )
