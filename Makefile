@@ -73,8 +73,8 @@ reference: $(STAMP)
 	$(PY) tools/refresh_reference.py
 
 bench: $(STAMP)
-	$(PY) tools/bench.py
-	$(PY) -m tools.grade.bench
+	$(PY) tools/bench.py --docs docs/speed.md
+	$(PY) -m tools.grade.bench --docs docs/speed.md
 
 clean:
 	rm -rf $(VENV) $(OUT) dist
