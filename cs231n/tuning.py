@@ -280,9 +280,8 @@ def _train_together(
     #############################################################################
     # TODO (optional, not graded): run num_iters SGD steps for all K models at  #
     # once. Each step samples ONE minibatch with rng, as Softmax.train does,    #
-    # and computes every model's scores and gradient with wide matrix products  #
-    # instead of a loop over the models; each model's C columns then step with  #
-    # its own lr and reg.                                                       #
+    # and gets every model's scores and gradient from wide matrix products, no  #
+    # loop over the models; each model's C columns step with its own lr, reg.   #
     # Advance the progress bar by K (bar.update) after each step. Until this is #
     # written, grid_search trains the models one by one with your               #
     # Softmax.train: the same models, only slower.                              #
