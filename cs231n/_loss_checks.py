@@ -123,7 +123,7 @@ def _check_known_loss(loss_fn: Callable) -> None:
         hint = (
             "adding a constant to all scores of a row changed your loss, but softmax does "
             "not change: each row's maximum and sum of exponentials are its own (axis=1, "
-            "keepdims=True), not taken over columns or the whole matrix"
+            "one per row), not taken over columns or the whole matrix"
         )
     elif any(np.isclose(loss, -np.mean(np.log(P[rows, (y + k) % C])), rtol=1e-9) for k in (-1, 1)):
         hint = (

@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .gradient_check import eval_numerical_gradient
+
 
 class Failed(Exception):
     """A property does not hold; ``message`` says what and how to fix it."""
@@ -313,7 +315,7 @@ OFFSET_HINTS = {
     "up": "subtract each row's maximum score before np.exp",
     "apart": (
         "one maximum for all rows leaves the rows far below it at exp(-1000) = 0; "
-        "subtract each row's own maximum (axis=1, keepdims=True)"
+        "subtract each row's own maximum (axis=1), not one maximum for the whole matrix"
     ),
     "down": (
         "rows whose scores all sit near -1000 lose everything to exp(-1000) = 0 unless "
@@ -373,9 +375,10 @@ def far_below_problem(seed: int, N: int, C: int, gap: float = 1000.0):
     different column from row to row; the rest lie near the true class.
 
     Every score but the best is at least gap below it, so ``exp`` of them relative to
-    the best is below ``exp(-gap)``: the loss is ``mean(best - s_y)`` and dW
-    ``X.T @ (onehot(best) - onehot(y)) / N`` to double precision. Returns the inputs and
-    that expected (loss, dW).
+    the best is below ``exp(-gap)``: the loss is ``mean(s_best - s_y)`` to double
+    precision, a linear function of W, and dW is that function's centred difference
+    (exact for a linear function at any step). Returns the inputs and that expected
+    (loss, dW).
     """
     rng = np.random.default_rng(seed)
     best = rng.permutation(np.arange(N) % C)
@@ -386,8 +389,13 @@ def far_below_problem(seed: int, N: int, C: int, gap: float = 1000.0):
     W = rng.standard_normal((C, C)) + 3 * np.eye(C)  # invertible: X @ W == scores
     X = np.linalg.solve(W.T, scores.T).T
     scores = X @ W  # exactly what a student's X @ W gives, up to its last bits
-    loss = float(np.mean(scores[rows, best] - scores[rows, y]))
-    dW = X.T @ (np.eye(C)[best] - np.eye(C)[y]) / N
+
+    def gap(W_: np.ndarray) -> float:
+        s = X @ W_
+        return float(np.mean(s[rows, best] - s[rows, y]))
+
+    loss = gap(W)
+    dW = eval_numerical_gradient(gap, W.copy(), verbose=False, h=1.0)
     return {"W": W, "X": X, "y": y, "reg": np.array(0.0)}, (loss, dW)
 
 

@@ -45,11 +45,15 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
+from ._deps import require_packages
 
-from . import _properties as props
-from . import tuning as _tuning
-from ._loss_checks import (
+require_packages(exit=__name__ == "__main__")  # first: one message naming all that is missing
+
+import numpy as np  # noqa: E402
+
+from . import _properties as props  # noqa: E402
+from . import tuning as _tuning  # noqa: E402
+from ._loss_checks import (  # noqa: E402
     _C,
     _D,
     _N,
@@ -64,8 +68,8 @@ from ._loss_checks import (
     _row_reads,
     _unchanged,
 )
-from .classifiers import linear_classifier as _linear
-from .classifiers import softmax as _softmax
+from .classifiers import linear_classifier as _linear  # noqa: E402
+from .classifiers import softmax as _softmax  # noqa: E402
 
 __all__ = ["CHECKS", "check", "main"]
 

@@ -1,17 +1,14 @@
 """Pack your submission: run ``make submission`` (or ``python -m cs231n.submission``).
 
-It refuses, and lists what is left, while
-
-- a self-check fails (see cs231n.checks);
-- the notebook is not complete. It is compared with the notebook as it was released
-  (``notebooks/.release.json`` records its cells): every released cell must still be
-  there, each TODO cell must hold code of yours (not the stub, not only comments), and
-  each "**Your answer:**" cell must hold an answer after the label;
-- a file to pack is a symbolic link, not a regular file, or too large.
-
-Then it runs the whole notebook headless, top to bottom, in a fresh kernel (naming the
-cell that fails, if one does) and writes ``submission.zip``: your ``cs231n/**/*.py`` and
-the executed notebook. The zip is written whole or not at all.
+It runs the self-checks, compares the notebook with the one released
+(``notebooks/.release.json``: every released cell still there, TODO cells hold your code,
+answer cells an answer), runs the notebook headless top to bottom in a fresh kernel, and
+writes ``submission.zip``: your ``cs231n/**/*.py``, the executed notebook and
+``incomplete.json``. Unfinished work is packed too (it can earn partial credit); what is
+not done (failing checks, cells that print ``FAIL`` or stop with an error, named by heading
+and cell id, open TODOs and answers) is printed and recorded there; the optional steps
+only warn. Nothing is packed while a file is a link, not a regular file or too large, or
+the notebook cannot be read. The zip is written whole or not at all.
 """
 
 from __future__ import annotations
@@ -22,7 +19,6 @@ import io
 import json
 import os
 import re
-import stat
 import sys
 import tempfile
 import zipfile
@@ -30,9 +26,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
+from ._deps import NOTEBOOK_PACKAGES, require_packages
 
-from .checks import CHECKS, check
+require_packages(NOTEBOOK_PACKAGES, exit=__name__ == "__main__")  # first: name all missing
+
+import nbformat  # noqa: E402
+
+from . import _incomplete, _safe_io  # noqa: E402
+from ._incomplete import (  # noqa: E402
+    RECORD,
+    failing_cells,
+    make_record,
+    print_record,
+)
+from .checks import CHECKS, check  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "notebooks/softmax.ipynb"
@@ -71,20 +78,20 @@ class Cell:
     damage: str = ""  # what is wrong with a damaged cell
 
 
-def unfinished(root: Path = ROOT) -> list[str]:
-    """What still keeps the work in ``root`` from being complete, one line per item.
+def failing_checks() -> dict[str, str]:
+    """The self-checks that fail, by name: what each printed (its ``FAIL`` line).
 
     The self-checks run on the imported cs231n, the package this module belongs to:
-    the one in ``root`` when run as ``python -m cs231n.submission`` from there.
+    the one in the kit's folder when run as ``python -m cs231n.submission`` from there.
     """
-    problems = []
+    failures = {}
     for name in CHECKS:
         output = io.StringIO()
         with contextlib.redirect_stdout(output):
             passed = check(name)
         if not passed:
-            problems.append(output.getvalue().strip())
-    return problems + notebook_problems(root)
+            failures[name] = output.getvalue().strip()
+    return failures
 
 
 def notebook_problems(root: Path = ROOT) -> list[str]:
@@ -203,7 +210,7 @@ def _match(cells: list[Cell], released: list[dict]) -> list[Cell | None]:
 
 def _missing(cells: list[Cell], released: list[dict]) -> list[str]:
     """Released cells that are gone or changed kind, and the TODO and answer cells
-    that are not done (beyond the stub checks in :func:`unfinished`)."""
+    that are not done (beyond the stub checks in :func:`notebook_problems`)."""
     problems = []
     matches = _match(cells, released)
     for number, (want, cell) in enumerate(zip(released, matches, strict=True), start=1):
@@ -301,30 +308,26 @@ def _read_regular(root: Path, name: str, limit: int) -> bytes:
     followed: it could lead to any file on the machine. So is anything that is not a
     regular file: a device or a pipe could be read forever.
     """
-    path = root / name
+    for link in [*reversed(Path(name).parents[:-1]), Path(name)]:
+        if (root / link).is_symlink():
+            raise SubmissionError(
+                f"{link.as_posix()} is a symbolic link (to {os.readlink(root / link)}); "
+                "a submission holds regular files only: put the file itself there"
+            )
     try:
-        for link in [*reversed(path.relative_to(root).parents[:-1]), Path(name)]:
-            if (root / link).is_symlink():
-                raise SubmissionError(
-                    f"{link.as_posix()} is a symbolic link (to {os.readlink(root / link)}); "
-                    "a submission holds regular files only: put the file itself there"
-                )
-        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-        fd = os.open(path, flags)
+        return _safe_io.read_file(root / name, limit, "a submission")
+    except _safe_io.FileRefused as refused:
+        if refused.reason == "too big":
+            message = f"{name} holds {refused.size:,} bytes; the limit is {limit:,}"
+        elif refused.reason == "grew":
+            message = f"{name} changed while being read; save it, then run this again"
+        else:  # not regular (a link is refused above, or here if it just became one)
+            message = f"{name} is not a regular file; replace it with one"
+        raise SubmissionError(message) from None
     except FileNotFoundError:
         raise SubmissionError(f"{name} is missing") from None
     except OSError as error:
         raise SubmissionError(f"{name} cannot be read ({error.strerror})") from None
-    with os.fdopen(fd, "rb") as stream:
-        info = os.fstat(stream.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise SubmissionError(f"{name} is not a regular file; replace it with one")
-        data = stream.read(limit + 1) if info.st_size <= limit else b""
-    if info.st_size > limit or len(data) > limit:
-        raise SubmissionError(
-            f"{name} holds {max(info.st_size, len(data)):,} bytes; the limit is {limit:,}"
-        )
-    return data
 
 
 def code_files(root: Path = ROOT) -> dict[str, bytes]:
@@ -375,51 +378,35 @@ def _walk(top: Path) -> Iterator[tuple[str, list[str], list[str]]]:
         raise SubmissionError(f"{top.name}/ holds folders nested too deep to pack") from None
 
 
-def execute_notebook(root: Path = ROOT, timeout: int = 1200) -> nbformat.NotebookNode:
-    """Run the notebook top to bottom in a fresh kernel that imports ``root``'s cs231n.
-
-    Raises SubmissionError naming the cell that failed (or timed out, or killed the
-    kernel) and the error.
-    """
-    from nbclient import NotebookClient  # imported here: only packing needs Jupyter
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-
+def read_notebook(root: Path = ROOT) -> nbformat.NotebookNode:
+    """The notebook in ``root`` as nbformat reads it; SubmissionError if it cannot."""
     data = _read_regular(root, NOTEBOOK, MAX_NOTEBOOK_BYTES)
     try:
-        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        return nbformat.reads(data.decode("utf-8"), as_version=4)
     except Exception as error:  # any of nbformat's many ways to say "damaged"
         raise SubmissionError(f"{NOTEBOOK} cannot be read as a notebook ({error})") from None
-    env = dict(os.environ, MPLBACKEND="Agg")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    running = [0]  # index of the cell being run, kept up to date by the client
-
-    def note_cell(cell: nbformat.NotebookNode, cell_index: int) -> None:
-        running[0] = cell_index
-
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str((root / NOTEBOOK).parent)}},
-        on_cell_start=note_cell,
-    )
-    try:
-        client.execute(env=env)
-    except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
-        cells = read_cells(root)
-        where = _where(cells[running[0]], cells) if running[0] < len(cells) else NOTEBOOK
-        if isinstance(error, CellExecutionError):
-            what = f"{error.ename}: {error.evalue}" if error.evalue else error.ename
-        elif isinstance(error, CellTimeoutError):
-            what = f"still running after {timeout} s"
-        else:
-            what = "the kernel died (out of memory, or a crash in native code?)"
-        raise SubmissionError(f"{where} stops with an error: {what}") from None
-    return nb
 
 
-def pack(root: Path, nb: nbformat.NotebookNode) -> Path:
-    """Write ``root/submission.zip``: the .py files of cs231n/ and the executed notebook.
+def execute_notebook(root: Path = ROOT, timeout: int = 1200) -> tuple[nbformat.NotebookNode, str]:
+    """Run the notebook top to bottom in a fresh kernel that imports ``root``'s cs231n.
+
+    Returns the notebook as run and "" or, when a cell ran past ``timeout`` seconds or
+    killed the kernel, the notebook as run until then (later cells without outputs) and
+    a message naming that cell. A cell that raises keeps its error in its outputs, and
+    the run goes on (see :func:`cs231n._incomplete.failing_cells`).
+    """
+    nb = read_notebook(root)
+    stopped_at, what = _incomplete.run_notebook(nb, root, (root / NOTEBOOK).parent, timeout)
+    if stopped_at is None:
+        return nb, ""
+    cells = read_cells(root)
+    where = _where(cells[stopped_at], cells) if stopped_at < len(cells) else NOTEBOOK
+    return nb, f"{where} stops with an error: {what}; the cells after it did not run"
+
+
+def pack(root: Path, nb: nbformat.NotebookNode, record: dict | None = None) -> Path:
+    """Write ``root/submission.zip``: the .py files of cs231n/, the executed notebook and,
+    when given, ``record`` as ``incomplete.json`` (see :func:`make_record`).
 
     The zip is written to a temporary file and renamed into place, so an error (or
     Ctrl-C) leaves no half-written archive. Raises SubmissionError for files that
@@ -433,6 +420,8 @@ def pack(root: Path, nb: nbformat.NotebookNode) -> Path:
             f"{MAX_NOTEBOOK_BYTES:,}: print less, or show fewer or smaller figures"
         )
     files[NOTEBOOK] = notebook
+    if record is not None:
+        files[RECORD] = (json.dumps(record, indent=1, ensure_ascii=False) + "\n").encode()
     if sum(map(len, files.values())) > MAX_TOTAL_BYTES:
         raise SubmissionError(f"the submission would hold more than {MAX_TOTAL_BYTES:,} bytes")
     fd, temporary = tempfile.mkstemp(prefix=".submission-", suffix=".zip.part", dir=root)
@@ -453,32 +442,51 @@ def pack(root: Path, nb: nbformat.NotebookNode) -> Path:
 
 
 def main(root: Path = ROOT) -> int:
-    """Check, execute, pack; print what is missing and return 1 when not ready."""
-    problems = unfinished(root)
-    try:
-        code_files(root)  # before the long run: a file that cannot be packed
+    """Check, execute, pack even unfinished work; print what is not done yet.
+
+    Returns 0 when ``submission.zip`` was written (complete or not), 1 when nothing
+    could be packed (a file or the notebook that cannot be, or a disk that refuses).
+    """
+    try:  # before the long run: what cannot be packed at all
+        code_files(root)
+        damaged = _malformed(read_cells(root))
+        if damaged:
+            raise SubmissionError(*damaged)
+        nb = read_notebook(root)
     except SubmissionError as error:
-        problems += error.problems
-    if not problems:
-        print(f"all checks pass; running {NOTEBOOK} from top to bottom ...", flush=True)
-        try:
-            archive = pack(root, execute_notebook(root))
-        except SubmissionError as error:
-            problems += error.problems
-        except OSError as error:  # a full disk, a folder that is not writable
-            problems.append(f"{ARCHIVE} cannot be written in {root}: {error}")
-    if problems:
-        print(f"Not packed: {len(problems)} thing(s) to finish first:")
-        for problem in problems:
-            print("  - " + problem.replace("\n", "\n    "))
-        print("Fix these, then run `make submission` again.")
-        if (root / ARCHIVE).exists():
-            print(f"(The {ARCHIVE} that is there is from an earlier run: it lacks this work.)")
-        return 1
+        return _not_packed(root, error.problems)
+    checks = failing_checks()
+    open_work = notebook_problems(root)
+    print(f"running {NOTEBOOK} from top to bottom ...", flush=True)
+    try:
+        nb, stopped = execute_notebook(root)
+    except Exception as error:  # a notebook Jupyter cannot run: pack it as it was saved
+        stopped = f"{NOTEBOOK} could not be run ({type(error).__name__}: {error})"
+    try:
+        record = make_record(checks, open_work, failing_cells(nb), [stopped] if stopped else [])
+        archive = pack(root, nb, record)
+    except SubmissionError as error:
+        return _not_packed(root, error.problems)
+    except OSError as error:  # a full disk, a folder that is not writable
+        return _not_packed(root, [f"{ARCHIVE} cannot be written in {root}: {error}"])
     with zipfile.ZipFile(archive) as zf:
-        names = zf.namelist()
-    print(f"wrote {archive} ({len(names)} files: cs231n/*.py and the executed notebook)")
+        count = len(zf.namelist())
+    print_record(record)
+    done = "complete" if record["complete"] else "INCOMPLETE: the work above is not done yet"
+    print(f"wrote {archive} ({count} files: cs231n/*.py, the executed notebook, {RECORD}): {done}")
+    if not record["complete"]:
+        print("You may upload it as it is, or fix the above and run `make submission` again.")
     return 0
+
+
+def _not_packed(root: Path, problems: list[str]) -> int:
+    print(f"Not packed: {len(problems)} thing(s) to fix first:")
+    for problem in problems:
+        print("  - " + problem.replace("\n", "\n    "))
+    print("Fix these, then run `make submission` again.")
+    if (root / ARCHIVE).exists():
+        print(f"(The {ARCHIVE} that is there is from an earlier run: it lacks this work.)")
+    return 1
 
 
 if __name__ == "__main__":

@@ -3,14 +3,10 @@
 Training K (learning rate, regularisation) configurations one after another repeats the
 same work K times: every run draws the same minibatches (same seed) and multiplies the
 same ``X_batch`` by a thin (D, C) weight matrix. Here the K weight matrices sit side by
-side in one (D, C*K) matrix, so each step is two wide matrix products shared by all
-models::
-
-    scores = X_batch @ W_all                 # (B, C*K): every model's scores
-    dW_all = X_batch.T @ dscores_all         # (D, C*K): every model's gradient
-
-and each model's block of columns then takes its own step with its own learning rate
-and regularisation. The result is the same as K separate ``Softmax().train`` calls
+side in one (D, C*K) matrix ``W_all``, so one wide product ``X_batch @ W_all`` gives every
+model's scores (B, C*K), the gradient too is computed for all models at once, and each
+model's block of columns then takes its own step with its own learning rate and
+regularisation. The result is the same as K separate ``Softmax().train`` calls
 (equal up to floating-point rounding in the matrix products).
 
 That step is itself a softmax gradient, so the student edition ships it as an optional
@@ -265,9 +261,9 @@ def train_together(
 
     #############################################################################
     # TODO (optional, not graded): run num_iters SGD steps for all K models at  #
-    # once. Each step samples ONE minibatch with rng, as Softmax.train does;    #
-    # one product X_batch @ W_all gives every model's scores, one more every    #
-    # gradient; each model's C columns then step with its own lr and reg.       #
+    # once. Each step samples ONE minibatch with rng, as Softmax.train does,    #
+    # and gets every model's scores and gradient from wide matrix products, no  #
+    # loop over the models; each model's C columns step with its own lr, reg.   #
     # Advance the progress bar by K (bar.update) after each step. Until this is #
     # written, grid_search trains the models one by one with your               #
     # Softmax.train: the same models, only slower.                              #
@@ -296,14 +292,6 @@ def train_together(
     # *****END OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
 
     return W_all
-
-
-def __getattr__(name: str) -> object:
-    # The exercise's old private name, for callers not yet renamed: it follows
-    # train_together, even when that is replaced (a test's stand-in, say).
-    if name == "_train_together":
-        return train_together
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _train_one_by_one(

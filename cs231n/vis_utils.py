@@ -1,5 +1,5 @@
 """Figures for the notebook: showing a figure with a text alternative, and the numbers
-behind the template, confusion-matrix and reliability plots.
+behind the template, confusion-matrix, probability and reliability plots.
 
 Each plot in the notebook is drawn with matplotlib and shown with :func:`show`, which
 attaches a text alternative (what a screen reader reads out, and what an HTML export puts
@@ -52,8 +52,24 @@ def confusion_fractions(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int
     """
     counts = np.zeros((num_classes, num_classes))
     np.add.at(counts, (y_true, y_pred), 1)
-    totals = counts.sum(axis=1, keepdims=True)
+    totals = counts.sum(axis=1)[:, None]  # (C, 1): each row divides by its own total
     return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+
+def probabilities(scores: np.ndarray) -> np.ndarray:
+    """Softmax probabilities of each row of ``scores``, (N, C) -> (N, C), in float64.
+
+    Computed one row at a time with the row's largest score subtracted first (section 4 of
+    the notebook), so any finite scores give finite probabilities that sum to 1 per row.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be a 2-D (N, C) array; got shape {scores.shape}")
+    probs = np.empty_like(scores)
+    for i, row in enumerate(scores):
+        exp_row = np.exp(row - row.max())
+        probs[i] = exp_row / exp_row.sum()
+    return probs
 
 
 def reliability(

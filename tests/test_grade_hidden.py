@@ -563,12 +563,12 @@ def test_answers_page_has_the_written_answers_and_notebook_code(trees, tmp_path:
     answers = [c.source for c in reference.cells if nbsteps.ANSWER_TAG in nbsteps.tags(c)]
     code = [c.source for c in reference.cells if nbsteps.SOLUTION_TAG in nbsteps.tags(c)]
     page = nbgrade.answers_markdown(REPO / "notebooks" / "softmax.ipynb")
-    assert len(answers) == 3 and all(a.strip() in page for a in answers)
+    assert answers and all(a.strip() in page for a in answers)
     assert code and all(c.rstrip() in page for c in code)
     assert "**Inline question 1.**" in page  # each answer under its question
 
     student = nbgrade.answers_markdown(trees["student"] / "notebooks" / "softmax.ipynb")
-    assert student.count("*Not answered.*") == 3
+    assert student.count("*Not answered.*") == len(answers)
     assert "raise NotImplementedError" in student
 
     untagged = new_markdown_cell("**Your answer:** my own words")  # the tag was dropped

@@ -18,6 +18,8 @@ switched off (BLAS at its usual count throughout, as before issue 12) show what 
 saves.
 
 Run from the repository root: ``.venv/bin/python tools/bench.py [--reps N] [--quick]``.
+With ``--docs docs/speed.md`` (what ``make bench`` passes) it also writes its tables into
+that page's generated sections, ``bench`` and ``bench-busy``.
 The numbers are only as steady as the machine: the report gives the load average and
 how much CPU time other processes took while it ran.
 """
@@ -394,6 +396,30 @@ def print_table(header: tuple[str, ...], table: list[tuple[str, ...]]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
+def markdown_table(header: tuple[str, ...], table: list[tuple[str, ...]]) -> str:
+    """The rows as a Markdown table (a | inside a cell is escaped)."""
+    lines = [header, tuple("---" for _ in header), *table]
+    return "\n".join(
+        "| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in lines
+    )
+
+
+def write_docs(
+    page: Path,
+    context: str,
+    header: tuple[str, ...],
+    table: list[tuple[str, ...]],
+    busy: str | None,
+) -> None:
+    """Write the report's tables into page's generated sections bench and bench-busy."""
+    sys.path.insert(0, str(REPO))
+    from tools.docs_section import write_section
+
+    write_section(page, "bench", context + "\n\n" + markdown_table(header, table))
+    if busy is not None:
+        write_section(page, "bench-busy", busy)
+
+
 # ----------------------------------------------------------------------------------------
 # The benchmark
 # ----------------------------------------------------------------------------------------
@@ -416,6 +442,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="tiny smoke run: 4900 rows, few iterations"
     )
+    parser.add_argument(
+        "--docs", type=Path, help="also write the tables into this page (docs/speed.md)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.reps, args.search_reps, args.busy_reps = 4900, 3, 1, 2
@@ -426,9 +455,11 @@ def main(argv: list[str] | None = None) -> None:
 
     started, busy0, own0 = time.perf_counter(), busy_cpu_seconds(), own_cpu_seconds()
     print("make bench: the kit against textbook numpy (ratio = textbook time / kit time)")
-    for line in machine_report():
+    machine = machine_report()
+    for line in machine:
         print("  " + line)
-    print(f"  load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"  load average before: {load_before}")
 
     # 1. Peak memory of loading and preprocessing full-size CIFAR-10 files (first,
     # while this process is small)
@@ -588,6 +619,7 @@ def main(argv: list[str] | None = None) -> None:
         print("  " + line)
     elapsed = time.perf_counter() - started
     busy1 = busy_cpu_seconds()
+    idle = f"it ran for {elapsed:.0f} s"
     if busy0 is not None and busy1 is not None:
         others = max(0.0, (busy1 - busy0) - (own_cpu_seconds() - own0))
         cpus = os.cpu_count() or 1
@@ -596,8 +628,46 @@ def main(argv: list[str] | None = None) -> None:
             f"available during the {elapsed:.0f} s run ({others / (elapsed * cpus):.0%}); "
             "the ratios are trustworthy only when this is near 0%."
         )
+        idle = f"other processes used {others / (elapsed * cpus):.0%} of the CPU during its "
+        idle += f"{elapsed:.0f} s"
     else:
         print(f"\nran for {elapsed:.0f} s")
+    if args.docs:
+        if memory is not None:
+            table.append(
+                (
+                    "peak memory of load_dataset + make_splits + preprocess, full-size "
+                    f"CIFAR-10, f32 / f64 ({peak32:.0f} / {peak64:.0f} MB)",
+                    "-",
+                    "-",
+                    f"{ratio:.0%}",
+                    "",
+                    "<= 60%",
+                    "pass" if ratio <= 0.6 else "FAIL",
+                )
+            )
+        context = (
+            f"Measured by one `{'tools/bench.py --quick' if args.quick else 'make bench'}` "
+            f"run on {time.strftime('%Y-%m-%d')}, {args.rows} training rows "
+            f"({'; '.join(machine)}; load average before: {load_before}); {idle}. Medians "
+            f"over {args.reps} repetitions (the search: {args.search_reps}) and their range; "
+            '"noise": the range reaches across the target.'
+        )
+        busy = None
+        if busy_rows:
+            busy = (
+                f"Same run: fresh processes, alone and next to two busy processes; slowdown = "
+                f"busy / alone (medians of {args.busy_reps} runs each), range = slowest busy / "
+                f"fastest alone ... fastest busy / slowest alone; load average "
+                f"{load_before_busy:.2f} when it began.\n\n"
+                + markdown_table(
+                    ("measurement", "alone", "two busy processes", "slowdown", "range")
+                    + ("target", ""),
+                    busy_rows,
+                )
+            )
+        write_docs(args.docs, context, (*header[:-1], "verdict"), table, busy)
+        print(f"\nwrote the tables into {args.docs}")
 
 
 if __name__ == "__main__":

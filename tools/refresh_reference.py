@@ -10,6 +10,7 @@ printed lines into stream chunks.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -64,7 +65,15 @@ def stderr_cells(nb: nbformat.NotebookNode) -> list[str]:
     return found
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=NOTEBOOK,
+        help="where to save the executed notebook (default: the reference, in place)",
+    )
+    args = parser.parse_args(argv)
     os.environ["CS231N_DATASET"] = "fashion-mnist"
     nb = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(
@@ -79,8 +88,13 @@ def main() -> int:
         print("not saved: these cells wrote to stderr, which nbval compares:", file=sys.stderr)
         print("\n".join(noisy), file=sys.stderr)
         return 1
-    nbformat.write(tidy(nb), NOTEBOOK)
-    print(f"re-executed and saved {NOTEBOOK.relative_to(Path.cwd())}")
+    output = args.output.resolve()
+    # Written beside its destination and renamed over it: a failed write leaves the old file.
+    partial = output.with_name(f".{output.name}.partial")
+    nbformat.write(tidy(nb), partial)
+    partial.replace(output)
+    shown = output.relative_to(Path.cwd()) if output.is_relative_to(Path.cwd()) else output
+    print(f"re-executed and saved {shown}")
     return 0
 
 

@@ -133,9 +133,9 @@ class LinearClassifier(abc.ABC):
 
             #########################################################################
             # TODO: Sample batch_size examples and their labels into X_batch        #
-            # (batch_size, D) and y_batch (batch_size,). Draw the indices with      #
-            # rng.choice(num_train, batch_size, replace=True): sampling with        #
-            # replacement is faster, and using rng keeps runs reproducible.         #
+            # (batch_size, D) and y_batch (batch_size,): batch_size rows of X with  #
+            # replacement, uniformly, each with its own label. Draw only from rng   #
+            # (not np.random), so the same seed gives the same batches.             #
             #########################################################################
             # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
             idx = rng.choice(num_train, batch_size, replace=True)
@@ -147,7 +147,8 @@ class LinearClassifier(abc.ABC):
             loss_history.append(loss)
 
             #########################################################################
-            # TODO: Update the weights with the gradient and the learning rate.     #
+            # TODO: Update the weights self.W: one step of size learning_rate       #
+            # against the gradient.                                                 #
             #########################################################################
             # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
             self.W -= learning_rate * grad

@@ -43,12 +43,12 @@ def softmax_loss_naive(
     dW = np.zeros(W.shape, dtype=dtype)
 
     #############################################################################
-    # TODO: Compute the softmax loss and its gradient using explicit loops.     #
-    # Store the loss in loss and the gradient in dW. If you are not careful     #
-    # here, it is easy to run into numeric instability: subtract each row's     #
-    # own maximum score before exponentiating, and compute the log-probability  #
-    # as s_y - logsumexp(s) rather than log(p_y). Don't forget the              #
-    # regularisation: reg * sum(W**2) in the loss, 2 * reg * W in dW.           #
+    # TODO: Compute the softmax loss and its gradient using explicit loops over #
+    # the examples. Store the loss in loss and the gradient in dW.              #
+    # Do it in the notebook's order: first the loss alone (leave dW at zeros),  #
+    # then make it stable (section 4: any finite scores must give a finite,     #
+    # right loss), then dW from the gradient you derive in section 5. Don't     #
+    # forget the regularisation, in the loss and in dW.                         #
     #############################################################################
     # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     num_train, num_classes = X.shape[0], W.shape[1]
@@ -83,10 +83,10 @@ def softmax_loss_vectorized(
 
     #############################################################################
     # TODO: Compute the softmax loss and its gradient without explicit loops.   #
-    # Store the loss in loss and the gradient in dW. Work on the (N, C) score   #
-    # matrix at once: subtract each row's maximum (keepdims=True), and pick the #
-    # true-class entries with fancy indexing [np.arange(N), y]. Watch the       #
-    # dtype: float32 in should stay float32.                                    #
+    # Store the loss in loss and the gradient in dW. Work on the whole (N, C)   #
+    # score matrix at once, stable as in the naive version, and watch the       #
+    # shapes when you combine a per-row quantity with the matrix. Watch the     #
+    # dtype too: float32 in should stay float32.                                #
     #############################################################################
     # *****START OF YOUR CODE (DO NOT DELETE/MODIFY THIS LINE)*****
     num_train = X.shape[0]

@@ -14,7 +14,9 @@ tests in the real sandbox, and reports
   (target: 15 minutes with JOBS=2 on 2 cores);
 - then the notebook re-execution's CPU and wall seconds, for ``--notebooks`` submissions.
 
-Timings on a shared machine vary: the bench prints the load average beside them.
+Timings on a shared machine vary: the bench prints the load average beside them. With
+``--docs docs/speed.md`` (what ``make bench`` passes) it also writes its table into that
+page's generated section ``grade-bench``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 from tools.release import pysource
@@ -148,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--class", dest="klass", type=int, default=0, help="grade a class of N, notebooks too"
     )
+    parser.add_argument(
+        "--docs", type=Path, help="also write the table into this page (docs/speed.md)"
+    )
     args = parser.parse_args(argv)
     if args.klass:
         return bench_class(args.klass, args.jobs)
@@ -192,17 +198,61 @@ def main(argv: list[str] | None = None) -> int:
             f"from CPU on idle cores, {by_wall / 60:.1f} min from this run's wall "
             f"(target <= {TARGET_300 / 60:g} min) {'ok' if by_cpu <= TARGET_300 else 'OVER'}"
         )
-        if args.notebooks > 0:
-            _bench_notebooks(tmp, edition, args.notebooks)
+        notebooks = _bench_notebooks(tmp, edition, args.notebooks) if args.notebooks > 0 else []
+    notebook_cpu = [cpu for _, cpu in notebooks]
+    if args.docs:
+        rows = [
+            (
+                "CPU per submission, code tests (sandboxed commands and judging)",
+                f"median {typical:.2f} s, max {worst:.2f} s",
+                f"<= {TARGET_CPU:g} s",
+            ),
+            ("the same, every process counted, worker start-up included", f"{all_in:.2f} s", "-"),
+            (
+                f"300 submissions' code tests, JOBS={args.jobs}",
+                f"{by_cpu / 60:.1f} min from that CPU, {by_wall / 60:.1f} min from the batch's "
+                f"wall time ({wall:.1f} s for {args.n})",
+                f"<= {TARGET_300 / 60:g} min",
+            ),
+            *(row for row, _ in notebooks),
+        ]
+        context = (
+            f"Measured by one `make bench` run on {time.strftime('%Y-%m-%d')} "
+            f"({os.cpu_count()} cores, load average {load:.1f} as it began; sandbox: "
+            f"{sandbox.isolation().detail}), with {args.n} submissions: right, wrong and "
+            "untouched ones in turn."
+        )
+        cost = ""
+        if notebook_cpu:
+            per_notebook = statistics.median(notebook_cpu)
+            cost = (
+                f"\n\nThe notebook costs about {per_notebook / all_in:.0f} times the code "
+                f"tests: for 300 submissions it adds about "
+                f"{300 * per_notebook / min(args.jobs, os.cpu_count() or 1) / 3600:.1f} hours "
+                f"at JOBS={args.jobs}."
+            )
+        write_docs(args.docs, context, rows, cost)
+        print(f"  wrote the table into {args.docs}")
     return 0
 
 
-def _bench_notebooks(tmp: Path, edition: Path, count: int) -> None:
+def write_docs(page: Path, context: str, rows: list[tuple[str, str, str]], after: str) -> None:
+    """Write the grading bench's table into page's generated section grade-bench."""
+    from tools.docs_section import write_section
+
+    lines = [("measurement", "measured", "target"), ("---", "---", "---"), *rows]
+    table = "\n".join("| " + " | ".join(row) + " |" for row in lines)
+    write_section(page, "grade-bench", context + "\n\n" + table + after)
+
+
+def _bench_notebooks(tmp: Path, edition: Path, count: int) -> list[tuple[tuple, float]]:
+    """Re-execute count notebooks; for each, a table row (measurement, measured, target)
+    and its CPU seconds."""
     try:
         import tools.grade.notebook  # noqa: F401 - the real notebook test, if it is there
     except ImportError as error:
         print(f"  notebook re-execution: not measured ({error})")
-        return
+        return []
     subs = tmp / "notebooks"
     subs.mkdir()
     zips = make_submissions(subs, edition, 1)
@@ -210,13 +260,22 @@ def _bench_notebooks(tmp: Path, edition: Path, count: int) -> None:
         (subs / f"s{i:03d}-right.zip").write_bytes(zips[0].read_bytes())
     options = driver.Options(submissions=subs, out=tmp / "nb-out", jobs=1, progress=False)
     driver.grade_batch(options, edition=edition)
+    rows = []
     for path in sorted((tmp / "nb-out").rglob("results.json")):
         data = json.loads(path.read_text())
         nb = data["extra_data"]["timing"].get("notebook", {})
+        cpu, wall, status = nb.get("cpu", 0), nb.get("wall", 0), data["extra_data"]["status"]
         print(
-            f"  notebook re-execution ({path.parent.name}): CPU {nb.get('cpu', 0):.1f} s, "
-            f"wall {nb.get('wall', 0):.1f} s, status {data['extra_data']['status']}"
+            f"  notebook re-execution ({path.parent.name}): CPU {cpu:.1f} s, "
+            f"wall {wall:.1f} s, status {status}"
         )
+        row = (
+            f"notebook re-execution, per submission ({path.parent.name})",
+            f"{cpu:.1f} s CPU, {wall:.1f} s wall, status {status}",
+            "-",
+        )
+        rows.append((row, cpu))
+    return rows
 
 
 def bench_class(n: int, jobs: int) -> int:
@@ -229,7 +288,7 @@ def bench_class(n: int, jobs: int) -> int:
     """
     kinds = class_kinds(n)
     print(f"grading bench, a class: {n} generated submissions, notebooks included, JOBS={jobs}")
-    print(f"  kinds: {dict(sorted(statistics_counts(kinds).items()))}")
+    print(f"  kinds: {dict(sorted(Counter(kinds).items()))}")
     print(f"  sandbox: {sandbox.isolation().detail}")
     with tempfile.TemporaryDirectory(prefix="cs231n-classbench-") as tmp:
         tmp = Path(tmp)
@@ -266,20 +325,13 @@ def bench_class(n: int, jobs: int) -> int:
         f"(target <= {TARGET_CLASS / 60:g} min) {'ok' if scaled <= TARGET_CLASS else 'OVER'}"
     )
     for kind, rows in sorted(per_kind.items()):
-        statuses = statistics_counts([r["status"] for r in rows])
+        statuses = dict(Counter(r["status"] for r in rows))
         print(
             f"  {kind:>10}: {len(rows):3d}, median wall code {_median(rows, 'code'):.1f} s, "
             f"notebook {_median(rows, 'notebook'):.1f} s "
             f"(CPU {_median(rows, 'notebook_cpu'):.1f} s); statuses {statuses}"
         )
     return 0
-
-
-def statistics_counts(values: list[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts
 
 
 def _median(rows: list[dict], key: str) -> float:

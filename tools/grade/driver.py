@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from multiprocessing import connection, get_context
 from pathlib import Path
 
+from cs231n import _threads
 from tools.release.stubs import TASKS
 
 from . import contained, feedback, grades, judge, judging, report, rubric, sandbox, similarity
@@ -577,6 +578,9 @@ def _submission_process(archive, options, edition, scratch, token, send) -> None
     """The body of one submission's process: its own disk, then :func:`_safe_grade`."""
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the batch decides when to stop
+        # The grader's own judging (oracle, reference runs) shares the usable CPUs, a
+        # container's CPU quota included, with the other jobs.
+        _threads.limit_blas_threads_for_workers(max(1, options.jobs))
         sandbox.CGROUP_TAG = token + "-"
         if _private_tmpfs(scratch, options.disk):
             options = dataclasses.replace(options, disk_counted=False)

@@ -46,6 +46,7 @@ SHIPPED = (
     "datasets/LICENSE*",
     "get_datasets.sh",
     "requirements.txt",
+    "requirements-student.txt",
     "pyproject.toml",
 )
 # The bundled sample is at most 10 MB (DESIGN.md); anything near this limit means a
@@ -435,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"release: {error}", file=sys.stderr)
         return 1
     write_tree(edition, dist / "student")
-    write_zip(edition, dist / "student.zip", root="student")
+    write_zip(edition, dist / "student.zip", root="cs231n-softmax")  # the Colab cell's KIT_FOLDER
     stubs = sum(
         len(pysource.find_blocks(f.data.decode("utf-8"), p))
         for p, f in edition.items()
