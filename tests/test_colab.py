@@ -23,6 +23,7 @@ from pathlib import Path
 import envcache
 import nbformat
 import pytest
+from notebook_cells import AUTORELOAD, import_prelude
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "softmax.ipynb"
@@ -296,8 +297,9 @@ def as_in_colab(source: str, mount: Path) -> str:
 
 
 def imports_cell_calls_deps(nb: nbformat.NotebookNode) -> bool:
-    cell = next(c for c in nb.cells if "%load_ext autoreload" in c.source)
-    return "install_imp_shim()" in cell.source and "require_packages()" in cell.source
+    """Whether both calls of cs231n._deps run before autoreload is loaded."""
+    before = import_prelude(nb).split(AUTORELOAD)[0]
+    return "install_imp_shim()" in before and "require_packages()" in before
 
 
 RUN_NOTEBOOK = """
@@ -333,15 +335,7 @@ def test_colabs_runtime_runs_the_notebook_with_no_errors(colab_python, colab):
     """The kit's notebook, as uploaded to Drive, opened in Colab's runtime from /content,
     up to the "Optional" heading (all of it while it has none)."""
     nb = nbformat.read(colab["kit"] / "notebooks/softmax.ipynb", as_version=4)
-    if not imports_cell_calls_deps(nb):
-        # The import cell must call cs231n._deps' two functions before %load_ext
-        # autoreload; until the notebook does, the test puts the calls there itself.
-        assert not (REPO / "cs231n/notebook_checks.py").exists(), "the import cell lacks them"
-        cell = next(c for c in nb.cells if "%load_ext autoreload" in c.source)
-        cell.source = (
-            "from cs231n._deps import install_imp_shim, require_packages\n\n"
-            "install_imp_shim()\nrequire_packages()\n" + cell.source
-        )
+    assert imports_cell_calls_deps(nb), "the notebook must call cs231n._deps before autoreload"
     cells = []
     for cell in nb.cells:
         if cell.cell_type == "markdown" and re.match(r"#+\s*(\d+\.\s*)?Optional", cell.source):
@@ -414,9 +408,8 @@ def test_colabs_runtime_packs_a_submission(colab_python, colab):
     setup = as_in_colab(setup_cell(), colab["mount"]).replace(
         f'KIT_FOLDER = "{KIT_FOLDER_NAME}"', 'KIT_FOLDER = "packing"'
     )
-    imports = next(c.source for c in real.cells if "%load_ext autoreload" in c.source)
-    if not imports_cell_calls_deps(real):
-        imports = "from cs231n._deps import install_imp_shim\ninstall_imp_shim()\n" + imports
+    imports = import_prelude(real)
+    assert imports_cell_calls_deps(real)
     cells = [
         nbformat.v4.new_code_cell(setup),
         nbformat.v4.new_code_cell(imports),

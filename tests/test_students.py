@@ -26,6 +26,7 @@ from pathlib import Path
 import envcache
 import nbformat
 import pytest
+from notebook_cells import import_prelude
 from threadpoolctl import threadpool_info
 
 from cs231n import _deps, _threads, submission
@@ -171,12 +172,6 @@ def test_the_imp_stand_in_is_registered_only_where_imp_is_gone(monkeypatch):
     assert sys.modules["imp"] is shim
 
 
-SNIPPET = (
-    "from cs231n._deps import install_imp_shim, require_packages\n\n"
-    "install_imp_shim()\nrequire_packages()\n"
-)
-
-
 def first_third_party_line(lines: list[str]) -> int:
     """The index of the first line that loads a third-party package: a magic (even
     %matplotlib imports matplotlib), an import of one, or of cs231n beyond _deps."""
@@ -193,13 +188,10 @@ def first_third_party_line(lines: list[str]) -> int:
 
 
 def import_cell_prelude() -> str:
-    """The notebook's import cell up to its first line that loads a third-party package:
-    the part that runs first (the contract's two calls, until the notebook has them)."""
+    """The notebook's opening code up to its first line that loads a third-party package:
+    the part that runs first (the contract's two calls)."""
     nb = nbformat.read(REPO / "notebooks/softmax.ipynb", as_version=4)
-    cell = next(c.source for c in nb.cells if "%load_ext autoreload" in c.source)
-    if "require_packages" not in cell:
-        return SNIPPET
-    lines = cell.splitlines()
+    lines = import_prelude(nb).splitlines()
     return "\n".join(lines[: first_third_party_line(lines)]) + "\n"
 
 
@@ -214,21 +206,17 @@ def test_the_notebooks_import_cell_names_a_missing_package(package):
 
 
 def test_the_notebook_calls_both_before_any_third_party_import():
-    """The notebook's import cell: install_imp_shim() and require_packages() come before
+    """The notebook's opening code: install_imp_shim() and require_packages() come before
     %load_ext autoreload and before any import of a third-party package."""
     nb = nbformat.read(REPO / "notebooks/softmax.ipynb", as_version=4)
-    cell = next((c for c in nb.cells if "%load_ext autoreload" in c.source), None)
-    assert cell is not None
-    if "require_packages" not in cell.source:
-        pytest.skip("the notebook's import cell does not call cs231n._deps yet")
-    lines = cell.source.splitlines()
+    lines = import_prelude(nb).splitlines()
     first = first_third_party_line(lines)
     calls = [
         i
         for i, line in enumerate(lines)
         if re.match(r"\w*\.?(install_imp_shim|require_packages)\(", line)
     ]
-    assert len(calls) == 2 and max(calls) < first, cell.source
+    assert len(calls) == 2 and max(calls) < first, "\n".join(lines)
 
 
 # --- Windows: the packer with the os of Windows -------------------------------------------
