@@ -4,7 +4,8 @@ SGD multiplies small matrices (a 200-row minibatch by a (D, C) W) thousands of t
 A second BLAS thread makes these products a little faster on an idle machine, but
 OpenBLAS threads busy-wait for each other, so when other processes share the cores each
 product waits for a thread that is not running: training with two threads became 7x
-slower next to two busy processes, against 1.5x with one thread (issue 12).
+slower next to two busy processes, against 1.5x with one thread (measured with
+``make bench``'s busy-machine rows).
 
 Neither count suits both cases, and which case holds can change during a run, so the
 loops time themselves. :func:`adaptive_blas_threads` wraps a loop of similar steps and

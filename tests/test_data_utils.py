@@ -82,7 +82,7 @@ def test_fixture_uses_python2_opcodes_and_names(tmp_path):
 
 
 def test_fixture_loads_like_the_real_files_with_stock_pickle(tmp_path):
-    # What DESIGN.md says of the real batches: bytes keys under encoding='bytes',
+    # What the real batches are like: bytes keys under encoding='bytes',
     # str keys under 'latin1', and the default (ASCII) encoding cannot decode the pixels
     data = hand_made_rows(2)
     path = write_cifar_batch(tmp_path / "b", data, [3, 4])

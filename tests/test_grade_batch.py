@@ -2,7 +2,7 @@
 
 The batch runs once (module fixture) over a folder of zips built from a clean student
 edition: the reference, a correct answer written differently, a wrong answer, the
-untouched stubs, and one fixture per attack of issue 9 (a hang, a memory hog,
+untouched stubs, and one fixture per attack on the grader (a hang, a memory hog,
 ``os._exit(0)``, a forged checks.py, patched numpy, writes outside the scratch folder, a
 setsid daemon, a network attempt, path traversal, a symlink entry, a zip bomb, a file
 that is not a zip). Each test then reads what the batch wrote.

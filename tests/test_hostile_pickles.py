@@ -11,7 +11,7 @@ and 5, ``_frombuffer.__defaults__``).
 
 The oracle that the attacks are real: the issue's four are also loaded, the same capped
 way, by the previous loader (the stock unpickler with a find_class allow-list of the
-same four names), and do the damage issue 10 describes. A valid control batch built by
+same four names), and do the damage an unsafe loader would suffer. A valid control batch built by
 the same assembler loads, so each refusal comes from the one thing that was changed.
 
 ``python tests/test_hostile_pickles.py`` prints the table of files, times and memory.
@@ -157,7 +157,7 @@ def crafted(marker: Path) -> dict[str, tuple[bytes, str | None]]:
     nested = b"".join([b"]"] * 100_000) + b"a" * 99_999
     cases: dict[str, tuple[bytes, str | None]] = {
         "control: a valid one-image batch": (batch(ONE_IMAGE, ONE_LABEL), None),
-        # issue 10, item 1: a crash
+        # a crash
         "V8 dtype given an 'O' field by BUILD, raw bytes as its pointer (segfault)": (
             batch(
                 array((1,), b"A" * 8, dtype("V8", state("|", NONE, *object_field, 8, 1))),
@@ -210,7 +210,7 @@ def crafted(marker: Path) -> dict[str, tuple[bytes, str | None]]:
             batch(array((1, 3072), bytes(8 * 3072), dtype("i8")), ONE_LABEL),
             "'data' should be a uint8 array (N, 3072 columns); it is int64",
         ),
-        # issue 10, item 2: a hang
+        # a hang
         "recursive labels L = [L, L] (hang)": (
             batch(ONE_IMAGE, recursive),
             "flat list of ints; item 0 is a list",
@@ -223,7 +223,7 @@ def crafted(marker: Path) -> dict[str, tuple[bytes, str | None]]:
             batch(array((2, 3072), bytes(6144)), lst(num(1), lst(num(2)))),
             "flat list of ints; item 1 is a list",
         ),
-        # issue 10, item 3: huge arrays from tiny files
+        # huge arrays from tiny files
         "_reconstruct with no BUILD claiming 200,000 images": (
             batch(empty_array((200_000, 3072), "B"), empty_array((200_000,), "l")),
             "never given its data (_reconstruct with no BUILD)",
@@ -256,7 +256,7 @@ def crafted(marker: Path) -> dict[str, tuple[bytes, str | None]]:
             b"\x80\x04}(U\x04data\x8e" + struct.pack("<Q", 2**63) + bytes(10),
             "ends in the middle",
         ),
-        # issue 10, item 4: a changed numpy
+        # a changed numpy
         "BUILD on numpy's _frombuffer setting __defaults__": (
             batch(ONE_IMAGE, ONE_LABEL, (text("filenames"), defaults_attack)),
             "BUILD on numpy's _frombuffer",
@@ -442,7 +442,7 @@ def numpy_problems():
     return problems
 
 
-class OldUnpickler(pickle.Unpickler):  # the loader before issue 10, for the oracle
+class OldUnpickler(pickle.Unpickler):  # the stock-unpickler loader, for the oracle
     from numpy._core.multiarray import _reconstruct
     ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"): _reconstruct,

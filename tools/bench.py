@@ -14,7 +14,7 @@ CIFAR-format files from a temporary folder.
 The busy-machine rows time the kit's SGD and search in fresh subprocesses, first on
 their own, then next to two fresh processes that keep a core busy each
 (``while True: pass``), and report the slowdown. The same runs with the thread policy
-switched off (BLAS at its usual count throughout, as before issue 12) show what it
+switched off (BLAS at its usual count throughout, with no adaptive policy) show what it
 saves.
 
 Run from the repository root: ``.venv/bin/python tools/bench.py [--reps N] [--quick]``.
@@ -277,7 +277,7 @@ def peak_memory_mb(folder: Path, dtype: str) -> tuple[float, float, str]:
 # The busy machine, in fresh subprocesses
 # ----------------------------------------------------------------------------------------
 
-# The runs of issue 12's measurement: float32, CIFAR-10 sized.
+# The busy-machine runs: float32, CIFAR-10 sized.
 BUSY_SGD_ITERS, BUSY_SEARCH_ITERS = 600, 200
 BUSY_GRID = ([1e-7, 2e-7, 5e-7, 1e-6], [1e3, 5e4])  # 8 configurations
 BUSY_TARGET = 2.5
@@ -287,7 +287,7 @@ def child(workload: str, data: str, policy: str, args: argparse.Namespace) -> li
     """In a fresh process: time ``workload`` (sgd or search) busy_reps times; seconds."""
     from cs231n import _threads
 
-    if policy == "off":  # BLAS stays at its usual count: the kit before issue 12
+    if policy == "off":  # BLAS stays at its usual count: no adaptive policy
         _threads._Tuner.tick = lambda self: None
     X, y, X_val, y_val = (np.load(Path(data) / f"{n}.npy") for n in ("X", "y", "X_val", "y_val"))
     sgd_iters = 100 if args.quick else BUSY_SGD_ITERS

@@ -9,7 +9,7 @@ ones and the untouched stubs, in turn), grades their code tests with the real hi
 tests in the real sandbox, and reports
 
 - CPU seconds per submission, all in: sandboxes, the student's code, judging, unpacking
-  (every process's CPU, from ``RUSAGE_CHILDREN``); issue 9's target is at most 5 s;
+  (every process's CPU, from ``RUSAGE_CHILDREN``); the target is at most 5 s;
 - the batch's wall time, and what it gives for 300 submissions with the same ``jobs``
   (target: 15 minutes with JOBS=2 on 2 cores);
 - then the notebook re-execution's CPU and wall seconds, for ``--notebooks`` submissions.
@@ -38,7 +38,7 @@ from tools.release import pysource
 from . import driver, sandbox
 
 SOFTMAX = "cs231n/classifiers/softmax.py"
-TARGET_CPU = 5.0  # seconds of CPU per submission's code tests (issue 9)
+TARGET_CPU = 5.0  # seconds of CPU per submission's code tests
 TARGET_300 = 15 * 60.0  # seconds for 300 submissions' code tests with JOBS=2
 TARGET_CLASS = 30 * 60.0  # seconds for 300 submissions, notebooks included, with JOBS=2
 HANG_EVERY, SLOW_EVERY = 100, 100  # one hang and one slow answer per 100 submissions
