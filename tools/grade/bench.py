@@ -91,8 +91,9 @@ def _class_variants(edition: Path) -> dict[str, dict[str, str]]:
 
 
 def class_kinds(n: int) -> list[str]:
-    """The kind of each of ``n`` generated submissions: mostly right, a fifth wrong, some
-    untouched, one hang and one slow answer in every hundred (at least one of each)."""
+    """The kind of each of ``n`` generated submissions: in every eight, five right, two
+    wrong and one untouched; one hang and one slow answer in every hundred (at least one
+    of each)."""
     cycle = ["right", "right", "global_max", "right", "stubs", "right", "no_reg", "right"]
     kinds = [cycle[i % len(cycle)] for i in range(n)]
     for i in range(HANG_EVERY // 3, n, HANG_EVERY):
