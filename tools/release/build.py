@@ -49,7 +49,7 @@ SHIPPED = (
     "requirements-student.txt",
     "pyproject.toml",
 )
-# The bundled sample is at most 10 MB (docs/datasets.md); anything near this limit means a
+# The bundled sample is kept under 10 MB by design; anything near this limit means a
 # downloaded dataset slipped into SHIPPED.
 MAX_BYTES = 20_000_000
 GIT_SYMLINK, GIT_SUBMODULE = "120000", "160000"  # git's modes for the two
