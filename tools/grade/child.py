@@ -272,7 +272,6 @@ def run_notebook(timeout: int) -> int:
     """Execute the notebook in a fresh kernel; write it, executed, to NOTEBOOK_OUT."""
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     os.environ["CS231N_DATASET"] = "fashion-mnist"
     os.environ["MPLBACKEND"] = "Agg"
@@ -284,6 +283,15 @@ def run_notebook(timeout: int) -> int:
         kernel_name="python3",
         resources={"metadata": {"path": os.path.abspath("notebooks")}},
     )
+    _execute(client, nb)
+    _write_atomic(NOTEBOOK_OUT, nbformat.writes(nb).encode("utf-8"))
+    return 0
+
+
+def _execute(client, nb) -> None:
+    """Run every cell; where the run stopped early, say why in ``nb.metadata["grade"]``."""
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
     nb.metadata.pop("grade", None)
     try:
         client.execute()
@@ -293,8 +301,6 @@ def run_notebook(timeout: int) -> int:
         nb.metadata["grade"] = {"stopped": "dead kernel"}
     except Exception:  # noqa: BLE001 - a cell's error: it is in that cell's outputs
         nb.metadata["grade"] = {"stopped": "error"}
-    _write_atomic(NOTEBOOK_OUT, nbformat.writes(nb).encode("utf-8"))
-    return 0
 
 
 def run_attached(outdir: str, timeout: int) -> int:
@@ -308,7 +314,6 @@ def run_attached(outdir: str, timeout: int) -> int:
     import nbformat
     from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     with open(os.path.join(outdir, "kernel.json")) as f:
         info = json.load(f)
@@ -343,15 +348,7 @@ def run_attached(outdir: str, timeout: int) -> int:
     km.load_connection_info(info)
     nb = nbformat.read(os.path.join(outdir, "in.ipynb"), as_version=4)
     client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3")
-    nb.metadata.pop("grade", None)
-    try:
-        client.execute()
-    except CellTimeoutError:
-        nb.metadata["grade"] = {"stopped": "timeout"}
-    except DeadKernelError:
-        nb.metadata["grade"] = {"stopped": "dead kernel"}
-    except Exception:  # noqa: BLE001 - a cell's error: it is in that cell's outputs
-        nb.metadata["grade"] = {"stopped": "error"}
+    _execute(client, nb)
     os.chdir(outdir)
     _write_atomic("out.ipynb", nbformat.writes(nb).encode("utf-8"))
     return 0

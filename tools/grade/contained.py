@@ -12,12 +12,12 @@ caps in size and checks: it never holds more of a submission than those caps.
 
 from __future__ import annotations
 
-import os
 import shutil
-import stat
 import sys
 import tempfile
 from pathlib import Path
+
+from cs231n import _safe_io
 
 from . import sandbox
 
@@ -100,12 +100,6 @@ def run_judge(
 def _read_capped(path: Path, limit: int) -> bytes | None:
     """A regular file's bytes if it has at most ``limit`` of them (no symlink followed)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+        return _safe_io.read_file(path, limit, "a judge's output")
+    except (OSError, ValueError):
         return None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-            return None
-        data = f.read(limit + 1)
-    return data if len(data) <= limit else None

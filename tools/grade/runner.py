@@ -24,7 +24,6 @@ import builtins
 import json
 import os
 import shutil
-import stat
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -98,14 +97,9 @@ class Folder:
     @staticmethod
     def read_at(dir_fd: int, name: str, limit: int) -> bytes | None:
         try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-        except OSError:
+            return _safe_io.read_file(name, limit, "a child's output", dir_fd=dir_fd)
+        except (OSError, ValueError):
             return None
-        with os.fdopen(fd, "rb") as f:
-            info = os.fstat(f.fileno())
-            if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-                return None
-            return f.read(limit + 1)[:limit]
 
 
 @dataclass
