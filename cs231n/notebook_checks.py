@@ -30,7 +30,7 @@ import numpy as np
 from . import tuning as _tuning
 from .classifiers import softmax as _softmax
 
-__all__ = ["BARS", "CHECKS", "check"]
+__all__ = ["BARS", "CHECKS", "CheckFailed", "check", "search_parts"]
 
 # The validation accuracy a tuned model should reach, by dataset, and the training-set
 # size it applies from (a smaller CIFAR-10 folder has no bar). Measured from the reference
@@ -39,8 +39,11 @@ __all__ = ["BARS", "CHECKS", "check"]
 BARS: dict[str, tuple[int, float]] = {"fashion-mnist": (7000, 0.815), "cifar10": (49000, 0.36)}
 
 
-class _Fail(Exception):
+class CheckFailed(Exception):
     """A check found a problem; the message says what and how to fix it."""
+
+
+_Fail = CheckFailed
 
 
 def check(name: str, **values: object) -> bool:
@@ -349,6 +352,153 @@ def _edge(best: list[tuple[float, float]], lrs: list[float], regs: list[float]) 
     return ""
 
 
+# Searches are judged in three parts, which the grader scores apart (tools/grade/notebook.py):
+# "runs", the accuracies in results are what training each configuration gives; "best",
+# best_val and best_softmax are the best of results; "inside", the best lies inside the grid
+# and reaches the bar. A retrain function gives, for a configuration (lr, reg), the
+# accuracies (train_acc, val_acc) and the weights that training it gives.
+Retrain = Callable[[tuple[float, float]], tuple[tuple[float, float], np.ndarray]]
+SEARCH_PARTS = ("runs", "best", "inside")
+
+
+def _best(
+    results: dict,
+    best_val: object,
+    model_val: float | None,
+    tolerance: float = 1e-12,
+) -> tuple[float, list]:
+    """The top validation accuracy and the configurations reaching it; _Fail when
+    best_val or the model's validation accuracy ``model_val`` (None: no model) is not it."""
+    top = max(val for _, val in results.values())
+    best = [config for config, (_, val) in results.items() if val == top]
+    if not isinstance(best_val, numbers.Real) or not math.isclose(best_val, top):
+        raise _Fail(
+            f"best_val is {best_val!r}, but the highest validation accuracy in results "
+            f"is {top:.3f}: keep the largest val_acc in best_val"
+        )
+    if model_val is None:
+        raise _Fail("best_softmax is not a trained model: keep the trained model itself")
+    if not math.isclose(model_val, top, abs_tol=tolerance):
+        raise _Fail(
+            f"best_softmax has validation accuracy {model_val:.3f}, but the best in results is "
+            f"{top:.3f}: keep the model of the configuration with the highest val_acc "
+            "(a new Softmax() for every configuration, so an old model is not changed)"
+        )
+    return top, best
+
+
+def _same_weights(W_theirs: object, W_ours: np.ndarray) -> bool:
+    """The same run up to rounding: float32 SGD keeps the weights within ~1e-5 of it."""
+    theirs = np.asarray(W_theirs, dtype=np.float64)
+    ours = np.asarray(W_ours, dtype=np.float64)
+    return theirs.shape == ours.shape and bool(
+        np.linalg.norm(theirs - ours) <= 1e-2 * np.linalg.norm(ours)
+    )
+
+
+def _runs(
+    results: dict,
+    configs: list[tuple[float, float]],
+    retrain: Retrain,
+    n_val: int,
+    by: str,
+    how: str,
+) -> None:
+    """results[c] for each of ``configs`` against ``retrain(c)``; _Fail names the first
+    configuration whose accuracies differ."""
+    tolerance = 2 / n_val + 1e-12  # rounding may move an image or two
+    for config in configs:
+        theirs, (ours, _) = results[config], retrain(config)
+        if any(abs(a - b) > tolerance for a, b in zip(theirs, ours, strict=True)):
+            lr, reg = config
+            raise _Fail(
+                f"for lr {lr:g}, reg {reg:g} your results hold {tuple(theirs)}, but {by} "
+                f"trains that configuration to {tuple(ours)}: {how}"
+            )
+
+
+def _model_is_best(best: list, retrain: Retrain, best_W: object, by: str) -> None:
+    """best_softmax's weights against a new run of the best configuration."""
+    lr, reg = best[0]
+    if not _same_weights(best_W, retrain(best[0])[1]):
+        raise _Fail(
+            f"best_softmax's weights are not those {by} gets for the best configuration, "
+            f"lr {lr:g} and reg {reg:g}: keep the model trained for it (a new Softmax() "
+            "for every configuration, so an old model is not changed)"
+        )
+
+
+def _inside(
+    best: list, lrs: list[float], regs: list[float], top: float, dataset: str, n_train: int
+) -> str:
+    """Where the best lies, for the PASS line; _Fail when on an edge or below the bar."""
+    edge = _edge(best, lrs, regs)
+    if edge:
+        raise _Fail(edge)
+    full, bar = BARS.get(dataset, (0, None))
+    if bar is not None and n_train >= full:
+        if top < bar:
+            raise _Fail(
+                f"the best validation accuracy is {top:.3f}, below the bar of {bar} on "
+                f"{dataset}: widen the grid or move it towards the best values so far"
+            )
+        return f", above the bar of {bar}"
+    return ""
+
+
+def search_parts(
+    results: object,
+    best_val: object,
+    model_val: float | None,
+    best_W: np.ndarray | None,
+    retrain: Retrain,
+    n_train: int,
+    n_val: int,
+    dataset: str,
+    every: bool = False,
+    by: str = "grid_search",
+    how: str = "",
+) -> dict[str, tuple[bool, str]]:
+    """The search's three parts (``SEARCH_PARTS``), each ``(passed, message)``.
+
+    ``model_val`` is best_softmax's validation accuracy and ``best_W`` its weights (None
+    when there is no trained model); ``retrain`` trains one configuration again. ``every``
+    checks every configuration's accuracies, not only the best's. A part that needs one
+    before it (a valid grid) fails with that one's message.
+    """
+    try:
+        lrs, regs = _grid(results)
+    except _Fail as problem:
+        return {part: (False, str(problem)) for part in SEARCH_PARTS}
+    assert isinstance(results, dict)
+    top = max(val for _, val in results.values())
+    best = [config for config, (_, val) in results.items() if val == top]
+    configs = [best[0], *(c for c in results if c != best[0])] if every else [best[0]]
+    parts: dict[str, tuple[bool, str]] = {}
+    try:
+        _runs(results, configs, retrain, n_val, by, how)
+        parts["runs"] = (True, f"{len(configs)} configuration(s) trained again agree")
+    except _Fail as problem:
+        parts["runs"] = (False, str(problem))
+    try:
+        _best(results, best_val, model_val, tolerance=2 / n_val + 1e-12)
+        _model_is_best(best, retrain, best_W, by)
+        parts["best"] = (True, "best_val and best_softmax are the best configuration's")
+    except _Fail as problem:
+        parts["best"] = (False, str(problem))
+    try:
+        where = _inside(best, lrs, regs, top, dataset, n_train)
+        lr, reg = best[0]
+        parts["inside"] = (
+            True,
+            f"{len(results)} configurations; the best, lr {lr:g} and reg {reg:g}, lies inside "
+            f"the grid with validation accuracy {top:.3f}{where}",
+        )
+    except _Fail as problem:
+        parts["inside"] = (False, str(problem))
+    return parts
+
+
 def hyperparameter_search(
     results: object,
     best_val: object,
@@ -369,55 +519,38 @@ def hyperparameter_search(
 
     def run() -> str:
         lrs, regs = _grid(results)
-        top = max(val for _, val in results.values())
-        best = [config for config, (_, val) in results.items() if val == top]
-        if not isinstance(best_val, numbers.Real) or not math.isclose(best_val, top):
-            raise _Fail(
-                f"best_val is {best_val!r}, but the highest validation accuracy in results "
-                f"is {top:.3f}: keep the largest val_acc in best_val"
-            )
-        if not hasattr(best_softmax, "predict") or getattr(best_softmax, "W", None) is None:
+        trained = hasattr(best_softmax, "predict") and getattr(best_softmax, "W", None) is not None
+        if not trained:
             raise _Fail(f"best_softmax is {best_softmax!r}: keep the trained model itself")
-        got = _accuracy(best_softmax, X_val, y_val)
-        if not math.isclose(got, top, abs_tol=1e-12):
-            raise _Fail(
-                f"best_softmax has validation accuracy {got:.3f}, but the best in results is "
-                f"{top:.3f}: keep the model of the configuration with the highest val_acc "
-                "(a new Softmax() for every configuration, so an old model is not changed)"
+        top, best = _best(results, best_val, _accuracy(best_softmax, X_val, y_val))
+
+        trained_again: dict = {}  # the best configuration's run, made once
+
+        def retrain(config: tuple[float, float]) -> tuple[tuple[float, float], np.ndarray]:
+            if config in trained_again:
+                return trained_again[config]
+            again, model = _tuning.grid_search(
+                X_train,
+                y_train,
+                X_val,
+                y_val,
+                [config[0]],
+                [config[1]],
+                num_iters=num_iters,
+                seed=seed,
             )
-        lr, reg = best[0]
-        again, model = _tuning.grid_search(
-            X_train, y_train, X_val, y_val, [lr], [reg], num_iters=num_iters, seed=seed
+            trained_again[config] = again[config], model.W
+            return trained_again[config]
+
+        how = (
+            f"train each configuration with a new Softmax() and seed={seed}, "
+            f"num_iters={num_iters}, and measure the accuracies with predict on the whole "
+            "training and validation splits"
         )
-        tolerance = 2 / len(y_val) + 1e-12  # rounding may move an image or two
-        theirs, ours = results[best[0]], again[(lr, reg)]
-        W_theirs = np.asarray(best_softmax.W, dtype=np.float64)
-        W_ours = np.asarray(model.W, dtype=np.float64)
-        # the same run up to rounding: float32 SGD keeps the weights within ~1e-5 of it
-        same_W = W_theirs.shape == W_ours.shape and np.linalg.norm(
-            W_theirs - W_ours
-        ) <= 1e-2 * np.linalg.norm(W_ours)
-        if not same_W or any(abs(a - b) > tolerance for a, b in zip(theirs, ours, strict=True)):
-            raise _Fail(
-                f"for lr {lr:g}, reg {reg:g} your results hold {tuple(theirs)}, but "
-                f"grid_search trains that configuration to {ours}"
-                + ("" if same_W else " and other weights than best_softmax's")
-                + ": train each configuration "
-                f"with a new Softmax() and seed={seed}, num_iters={num_iters}, and measure "
-                "the accuracies with predict on the whole training and validation splits"
-            )
-        edge = _edge(best, lrs, regs)
-        if edge:
-            raise _Fail(edge)
-        full, bar = BARS.get(dataset, (0, None))
-        where = ""
-        if bar is not None and len(y_train) >= full:
-            if top < bar:
-                raise _Fail(
-                    f"the best validation accuracy is {top:.3f}, below the bar of {bar} on "
-                    f"{dataset}: widen the grid or move it towards the best values so far"
-                )
-            where = f", above the bar of {bar}"
+        _runs(results, [best[0]], retrain, len(y_val), "grid_search", how)
+        _model_is_best(best, retrain, best_softmax.W, "grid_search")
+        where = _inside(best, lrs, regs, top, dataset, len(y_train))
+        lr, reg = best[0]
         return (
             f"{len(results)} configurations; the best, lr {lr:g} and reg {reg:g}, lies inside "
             f"the grid with validation accuracy {top:.3f}{where}; grid_search agrees"

@@ -596,7 +596,7 @@ def test_a_watcher_cannot_replace_the_executed_notebook(edition, tmp_path):
         )
         cells = [
             new_code_cell(start_watcher),
-            new_code_cell("raise NotImplementedError"),
+            new_code_cell("# TODO: the search\nraise NotImplementedError"),
             new_code_cell("x = 1"),
         ]
         (work / NOTEBOOK).write_text(nbformat.writes(new_notebook(cells=cells)))
@@ -608,7 +608,8 @@ def test_a_watcher_cannot_replace_the_executed_notebook(edition, tmp_path):
         result = nbgrade.grade_notebook(work, run)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    assert result.score == pytest.approx(result.max_score / 3), result.output
+    # a clean notebook swapped in would have no failed TODO cell to name
+    assert result.score == 0, result.output
     assert "raised NotImplementedError" in result.output
 
 
@@ -643,6 +644,6 @@ def test_the_notebook_runs_only_up_to_the_optional_heading(edition, tmp_path):
         result = nbgrade.grade_notebook(work, driver._bound_run(work, options, {}, "notebook"))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    assert (result.status, result.score) == ("ok", result.max_score), result.output
-    assert "All 1 code cells ran" in result.output
-    assert time.monotonic() - start < 120
+    assert result.status == "ok", result.output
+    assert "did not finish" not in result.output and "did not reach" not in result.output
+    assert time.monotonic() - start < 60

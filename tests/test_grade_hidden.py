@@ -513,7 +513,7 @@ def test_notebook_is_rerun_and_stored_outputs_count_for_nothing(trees, tmp_path:
     work = scratch(trees, "student", tmp_path / "work")
     stored_error = new_code_cell("import os\nprint(os.environ['CS231N_DATASET'])")
     stored_error.outputs = [new_output("error", ename="ValueError", evalue="", traceback=[])]
-    faked = new_code_cell("1 / 0", execution_count=2)  # stored as if it ran; it raises
+    faked = new_code_cell("# TODO: x\n1 / 0", execution_count=2)  # stored as if it ran
     faked.outputs = [new_output("execute_result", {"text/plain": "0.5"}, execution_count=2)]
     cells = [
         stored_error,
@@ -538,10 +538,11 @@ def test_notebook_is_rerun_and_stored_outputs_count_for_nothing(trees, tmp_path:
     work = fresh
     result = nbgrade.grade_notebook(fresh, sandboxed(fresh))
     assert result.name == "notebook" and result.status == "ok"
-    assert result.score == pytest.approx(result.max_score / 3), result.output
-    assert "1 of 3 code cells ran; code cell 2 of 3 raised ZeroDivisionError" in result.output
+    assert result.score == 0, result.output  # no TODO cell's work, no answer
+    assert "raised ZeroDivisionError" in result.output  # the submitted cell ran, re-run
     ran = nbformat.read(work / child.NOTEBOOK_OUT, as_version=4)
-    assert ran.cells[0].outputs == [new_output("stream", name="stdout", text="fashion-mnist\n")]
+    # the grader's first cell comes before the student's
+    assert ran.cells[1].outputs == [new_output("stream", name="stdout", text="fashion-mnist\n")]
 
 
 def test_a_notebook_that_cannot_be_read_gets_zero_without_a_run(trees, tmp_path: Path) -> None:

@@ -87,24 +87,58 @@ def _class_variants(edition: Path) -> dict[str, dict[str, str]]:
     for name, naive in (("hang", HANG_NAIVE), ("slow", SLOW_NAIVE)):
         replaced = pysource.replace_bodies(text, SOFTMAX, [naive, *bodies[1:]])
         variants[name] = {**variants["right"], SOFTMAX: replaced}
+    variants["nb_hang"] = variants["right"]  # right code; the notebook's search hangs
     return variants
 
 
 def class_kinds(n: int) -> list[str]:
     """The kind of each of ``n`` generated submissions: in every eight, five right, two
-    wrong and one untouched; one hang and one slow answer in every hundred (at least one
-    of each)."""
+    wrong and one untouched; in every hundred, one hang in the code, one hang in the
+    notebook's search cell and one slow answer (at least one of each)."""
     cycle = ["right", "right", "global_max", "right", "stubs", "right", "no_reg", "right"]
     kinds = [cycle[i % len(cycle)] for i in range(n)]
     for i in range(HANG_EVERY // 3, n, HANG_EVERY):
         kinds[i] = "hang"
+    for i in range(HANG_EVERY // 2, n, HANG_EVERY):
+        kinds[i] = "nb_hang"
     for i in range(2 * SLOW_EVERY // 3, n, SLOW_EVERY):
         kinds[i] = "slow"
-    if n >= 3 and "hang" not in kinds:
-        kinds[1] = "hang"
-    if n >= 3 and "slow" not in kinds:
-        kinds[2] = "slow"
+    for spot, kind in ((1, "hang"), (2, "slow"), (3, "nb_hang")):
+        if n > spot and kind not in kinds:
+            kinds[spot] = kind
     return kinds
+
+
+# The search grids of generated notebooks: most keep the reference's, others pick their
+# own log-spaced values, as students do. Every new configuration costs the grader a run.
+REFERENCE_GRID = (
+    "    learning_rates = [3e-6, 1e-5, 3e-5]\n",
+    "    regularization_strengths = [1e1, 3e1, 1e2]\n",
+)
+OTHER_GRIDS = (
+    ("[1e-6, 1e-5, 1e-4]", "[1e0, 1e1, 1e2]"),
+    ("[5e-6, 1e-5, 2e-5]", "[3e0, 3e1, 3e2]"),
+    ("[1e-6, 3e-6, 1e-5, 3e-5]", "[1e1, 3e1, 1e2]"),
+    ("[3e-6, 1e-5, 3e-5]", "[1e0, 1e1, 1e2, 1e3]"),
+    ("[2e-6, 5e-6, 1e-5, 2e-5, 5e-5]", "[5e0, 5e1, 5e2]"),
+)
+
+
+def _notebook(kind: str, i: int, reference: dict, stub: bytes) -> bytes:
+    """The notebook of the ``i``-th generated submission of ``kind``."""
+    if kind == "stubs":
+        return stub
+    nb = json.loads(json.dumps(reference))
+    search = next(cell for cell in nb["cells"] if cell.get("id") == "search")
+    lines = search["source"]
+    if kind == "nb_hang":
+        search["source"] = ["# TODO: the search\n", "while True:\n", "    pass\n"]
+    elif i % 10 >= 5:
+        lrs, regs = OTHER_GRIDS[i % 10 - 5]
+        at = lines.index(REFERENCE_GRID[0])
+        lines[at] = f"    learning_rates = {lrs}\n"
+        lines[at + 1] = f"    regularization_strengths = {regs}\n"
+    return json.dumps(nb, indent=1).encode()
 
 
 def make_submissions(
@@ -114,7 +148,8 @@ def make_submissions(
     (or of the given ``kinds``)."""
     every = _class_variants(edition)
     variants = list(_variants(edition).items())
-    notebook = (driver.REPO / "notebooks" / "softmax.ipynb").read_bytes()
+    reference = json.loads((driver.REPO / "notebooks" / "softmax.ipynb").read_text())
+    stub = (edition / "notebooks" / "softmax.ipynb").read_bytes()
     zips = []
     for i in range(n):
         name, files = (kinds[i], every[kinds[i]]) if kinds else variants[i % len(variants)]
@@ -122,7 +157,7 @@ def make_submissions(
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
             for rel, text in files.items():
                 zf.writestr(rel, text)
-            zf.writestr("notebooks/softmax.ipynb", notebook)
+            zf.writestr("notebooks/softmax.ipynb", _notebook(name, i, reference, stub))
         zips.append(archive)
     return zips
 

@@ -78,7 +78,7 @@ class Options:
     manual: Path | None = None
     roster: Path | None = None  # id,name,email/sis_id: writes OUT/lms/ for Canvas and Moodle
     cpu: float = 60.0  # per sandboxed command of the code tests
-    notebook_cpu: float = 125.0  # the notebook's re-execution: 5x the reference's CPU
+    notebook_cpu: float = 60.0  # the notebook's run (tools/grade/notebook.py NOTEBOOK_CPU)
     memory: int = 4 * sandbox.GB  # address space per process
     disk: int = 512 * sandbox.MB  # what one submission's scratch folders may hold
     disk_counted: bool = True  # the sandbox counts the disk (no tmpfs of its own holds it)
@@ -260,19 +260,18 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
                 results = list(options.grade_code(work, _bound_run(work, options, timing, "code")))
                 timing.setdefault("code", {})["judge_cpu"] = time.process_time() - judged
                 # The code tests could write anything into their folder (checks.py, the
-                # notebook): the notebook runs in a fresh copy of what was submitted.
-                fresh = scratch_copy(edition, submitted, Path(scratch) / "notebook")
+                # notebook): the notebook runs in a fresh folder, with the submitted
+                # notebook and the reference's code, which the code items judge apart.
+                fresh = scratch_copy(
+                    edition, _notebook_files(submitted), Path(scratch) / "notebook"
+                )
                 sandbox.prepare_workdir(fresh)
-                # Code that already ran out of time will likely do so in the notebook too:
-                # its run gets a short clock, not the whole budget.
-                timed_out = {}
-                if any(r.status == "timeout" for r in results) and "short" in _parameters(
-                    nb_mod.grade_notebook
-                ):
-                    timed_out = {"short": True}
+                kept = {}
+                if "kept_runs" in _parameters(nb_mod.grade_notebook):
+                    kept = {"kept_runs": _kept_runs(options.out)}
                 results.append(
                     nb_mod.grade_notebook(
-                        fresh, _bound_run(fresh, options, timing, "notebook"), **timed_out
+                        fresh, _bound_run(fresh, options, timing, "notebook"), **kept
                     )
                 )
                 tests = [_as_result(r) for r in results]
@@ -303,6 +302,29 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
         "timing": timing,
         "blank_answers": _blank_answers(answers),
     }
+
+
+def _notebook_files(submitted: Path) -> dict[str, bytes]:
+    """The notebook's folder over the edition: the reference's files for the student's
+    code files, and the submitted notebook (when there is one)."""
+    files = {rel: (REPO / rel).read_bytes() for rel in STUDENT_FILES}
+    notebook = submitted / NOTEBOOK
+    if notebook.is_file() and not notebook.is_symlink():
+        files[NOTEBOOK] = notebook.read_bytes()
+    return files
+
+
+_KEPT: dict = {}  # the batch's kept runs, made before the workers fork (they share its data)
+
+
+def _kept_runs(out: Path):
+    """The grader's runs for the notebook's search, kept in ``OUT/.trainings``."""
+    from . import trainings
+
+    folder = Path(out) / trainings.FOLDER
+    if _KEPT.get("folder") != folder:
+        _KEPT.update(folder=folder, runs=trainings.Trainings(folder))
+    return _KEPT["runs"]
 
 
 def _blank_answers(page: str) -> str:
@@ -521,6 +543,8 @@ def _grade_all(zips: list[Path], options: Options, edition: Path):
         total=len(zips), desc="grading", unit="submission", disable=not options.progress
     )
     context = get_context("fork" if "fork" in _start_methods() else "spawn")
+    if "kept_runs" in _parameters(_modules(options).grade_notebook):
+        _kept_runs(options.out).data()  # loaded once here; forked workers share it
     queue, running = list(zips), {}
     try:
         while queue or running:

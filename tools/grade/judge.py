@@ -10,13 +10,18 @@ Every step here is linear in its input and every output is capped.
 
 Modes, each reading and writing files in the current folder:
 
-``prepare``  ``submitted.ipynb`` -> ``sent.ipynb`` (outputs and execution counts cleared,
-             and cut before the "Optional: going further" heading, which nothing graded
-             follows: the notebook the kernel runs), ``answers.md`` (the TAs' page) and
-             ``summary.json`` (answer cells, blank ones, code cells).
-``verdict``  ``sent.ipynb`` + ``ran.ipynb`` -> ``verdict.json``: the code cells that ran
-             cleanly before the first failure, and that failure named by the heading above
-             it and its cell id.
+``prepare``  ``submitted.ipynb`` + ``plan.json`` -> ``sent.ipynb``, the notebook the kernel
+             runs: outputs and execution counts cleared; cut before the "Optional: going
+             further" heading, which nothing graded follows; without the edition's cells
+             that only show or re-check the kit's code (``plan.json``'s ``edition``
+             sources, less its ``keep`` ids), where the student left them unchanged; and
+             with the grader's first cell (:data:`SETUP_SOURCE`) and last cell
+             (:data:`EXPORT_SOURCE`) around it. Also ``answers.md`` (the TAs' page) and
+             ``summary.json`` (answer cells, blank ones, code cells, cells left out).
+``verdict``  ``sent.ipynb`` + ``ran.ipynb`` -> ``verdict.json``: each of the student's TODO
+             cells that failed (named by the heading above it and its cell id, and the
+             error's name), the first failure, and the export line of the last cell read
+             and checked into plain numbers (:func:`read_export`).
 ``texts``    ``files.json`` (path -> the student's source), ``stubs.json`` (the student
              edition's same files) and, when one was submitted, ``submitted.ipynb`` ->
              ``texts.json``: what similarity compares (:func:`similarity.extract_texts`:
@@ -52,6 +57,17 @@ _YOUR_ANSWER = re.compile(r"^\s*\*\*Your answer:\*\*")
 _TODO = re.compile(r"^\s*#\s*TODO:")
 _OPTIONAL = re.compile(r"^\s{0,3}#{1,6}\s*Optional\b", re.IGNORECASE | re.MULTILINE)
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+# The grader's cells around the student's (tools/grade/kernel_shim.py is _grade_shim.py in
+# the kernel's folder): the first makes Softmax.train reuse the grader's runs, the last
+# prints what the notebook's checks look at.
+SETUP_SOURCE = "import _grade_shim\n\n_grade_shim.install()"
+EXPORT_SOURCE = "_grade_shim.export(globals())"
+EXPORT_MARK = "CS231N-GRADE-EXPORT "
+MAX_EXPORT = 16 << 20  # characters of the export line
+MAX_CONFIGS = 400  # configurations of a search
+MAX_CALLS = 2000  # recorded train calls
+MAX_WEIGHTS = 200_000  # entries of best_softmax.W
+MAX_FAILED = 20  # failed TODO cells named in a verdict
 
 
 def _write(name: str, data: bytes) -> None:
@@ -209,6 +225,138 @@ def cell_id_of(cell: dict) -> str:
     return str(cell_id)[:MAX_NAME] if isinstance(cell_id, str) else ""
 
 
+def _left_out(cell: dict, plan: object) -> bool:
+    """A code cell of the edition, unchanged and not kept by the plan: it only shows or
+    re-checks the kit's code, which the grader judges apart."""
+    if not isinstance(plan, dict) or cell.get("cell_type") != "code" or _is_code_answer(cell):
+        return False
+    edition = plan.get("edition") if isinstance(plan.get("edition"), dict) else {}
+    keep = plan.get("keep") if isinstance(plan.get("keep"), list) else []
+    cell_id = cell.get("id")
+    return (
+        isinstance(cell_id, str)
+        and cell_id not in keep
+        and isinstance(edition.get(cell_id), str)
+        and edition[cell_id] == _source(cell)
+    )
+
+
+def _finite(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def _floats(raw: object, limit: int) -> list[float] | None:
+    if not isinstance(raw, list) or len(raw) > limit:
+        return None
+    values = [_finite(v) for v in raw]
+    return None if any(v is None for v in values) else values  # type: ignore[return-value]
+
+
+def _settings(raw: object) -> dict | None:
+    if not isinstance(raw, dict):
+        return None
+    out = {}
+    for name in ("learning_rate", "reg"):
+        out[name] = _finite(raw.get(name))
+    for name in ("num_iters", "batch_size", "seed"):
+        value = raw.get(name)
+        out[name] = value if isinstance(value, int) and not isinstance(value, bool) else None
+        if out[name] is not None and not -(2**63) <= out[name] < 2**64:
+            out[name] = None
+    classes = raw.get("num_classes")
+    out["num_classes"] = classes if isinstance(classes, int) and 0 < classes < 10_000 else None
+    if any(out[k] is None for k in ("learning_rate", "reg", "num_iters", "batch_size", "seed")):
+        return None
+    return out
+
+
+def read_export(text: str) -> dict:
+    """The export line's values, each checked: lists of finite floats, the search's rows
+    ``[lr, reg, train_acc, val_acc]`` (None for a row that is not one), best_W as rows of
+    floats, and the recorded train calls. ValueError when the line is not the export."""
+    if not text.startswith(EXPORT_MARK) or len(text) > MAX_EXPORT:
+        raise ValueError("the export line is missing or too long")
+    try:
+        raw = json.loads(text[len(EXPORT_MARK) :])
+    except (ValueError, RecursionError):
+        raise ValueError("the export line is not JSON") from None
+    if not isinstance(raw, dict):
+        raise ValueError("the export line is not a JSON object")
+    out: dict = {}
+    for name in ("margins", "svm_losses", "log_losses", "log1p_losses"):
+        if name in raw:
+            out[name] = _floats(raw[name], 100)
+    if isinstance(raw.get("results"), list):
+        rows = []
+        for row in raw["results"][:MAX_CONFIGS]:
+            values = _floats(row, 4)
+            rows.append(values if values is not None and len(values) == 4 else None)
+        out["results"] = rows
+        size = raw.get("results_size")
+        out["results_size"] = size if isinstance(size, int) and size >= 0 else len(rows)
+    if "best_val" in raw:
+        out["best_val"] = _finite(raw["best_val"])
+    W = raw.get("best_W")
+    if isinstance(W, list) and W and all(isinstance(row, list) for row in W):
+        width = len(W[0])
+        if len(W) * width <= MAX_WEIGHTS and all(len(row) == width for row in W):
+            rows = [_floats(row, width) for row in W]
+            out["best_W"] = None if any(r is None for r in rows) else rows
+    calls = raw.get("calls") if isinstance(raw.get("calls"), list) else []
+    out["calls"] = [
+        {
+            "settings": _settings(call.get("settings")),
+            "on_train": call.get("on_train") is True,
+            "reused": call.get("reused") is True,
+        }
+        for call in calls[:MAX_CALLS]
+        if isinstance(call, dict)
+    ]
+    return out
+
+
+def _export_line(cell: dict) -> str:
+    for output in cell.get("outputs") if isinstance(cell.get("outputs"), list) else []:
+        if isinstance(output, dict) and output.get("output_type") == "stream":
+            text = output.get("text", "")
+            text = "".join(str(t) for t in text) if isinstance(text, list) else str(text)
+            at = text.find(EXPORT_MARK)
+            if at >= 0:
+                return text[at:].split("\n", 1)[0]
+    return ""
+
+
+def graded_verdict(sent: list[dict], ran: list[dict], stop: str) -> dict:
+    """The graded run: the first failure (for the status), the student's TODO cells that
+    failed, and the export of the grader's last cell (None when it did not run)."""
+    base = verdict(sent[1:-1], ran[1:-1], stop) if len(sent) >= 2 else verdict(sent, ran, stop)
+    failed = []
+    for index, cell in enumerate(ran[1:-1], start=1):
+        if not _is_code_answer(cell) or len(failed) >= MAX_FAILED:
+            continue
+        outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
+        errors = [o for o in outputs if isinstance(o, dict) and o.get("output_type") == "error"]
+        if errors:
+            failed.append({"where": _where(ran, index), "error": str(errors[0].get("ename"))[:60]})
+        elif not isinstance(cell.get("execution_count"), int):
+            failed.append({"where": _where(ran, index), "error": ""})
+    export = None
+    if len(ran) >= 2 and _source(ran[-1]) == EXPORT_SOURCE:
+        try:
+            export = read_export(_export_line(ran[-1]))
+        except ValueError:
+            export = None
+    setup_errors = [
+        o
+        for o in (ran[0].get("outputs") if ran and isinstance(ran[0].get("outputs"), list) else [])
+        if isinstance(o, dict) and o.get("output_type") == "error"
+    ]
+    return {**base, "failed": failed, "export": export, "setup_failed": bool(setup_errors)}
+
+
 def verdict(sent: list[dict], ran: list[dict], stop: str) -> dict:
     """How far the run got: clean code cells before the first failure, and that failure."""
     if len(ran) != len(sent) or any(
@@ -250,6 +398,9 @@ def main(argv: list[str]) -> int:
     mode = argv[0] if argv else ""
     try:
         if mode == "prepare":
+            # jsonschema would import rfc3987_syntax, which builds a grammar at import
+            # (about 1.5 s) for an "iri" format no notebook schema uses
+            sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
             import nbformat
 
             with open("submitted.ipynb", "rb") as f:
@@ -273,6 +424,11 @@ def main(argv: list[str]) -> int:
             if optional is not None:  # the required path only: nothing graded follows
                 summary["optional_cells_skipped"] = len(cells) - optional
                 del nb.cells[optional:]
+            plan = _read_json("plan.json", "the plan") if os.path.exists("plan.json") else {}
+            kept = [cell for cell in nb.cells if not _left_out(cell, plan)]
+            summary["unchanged_cells_skipped"] = len(nb.cells) - len(kept)
+            nb.cells = [nbformat.v4.new_code_cell(SETUP_SOURCE), *kept]
+            nb.cells.append(nbformat.v4.new_code_cell(EXPORT_SOURCE))
             for cell in nb.cells:
                 if cell.get("cell_type") == "code":
                     cell.outputs = []
@@ -293,7 +449,7 @@ def main(argv: list[str]) -> int:
             ran = _cells(raw, "the executed notebook")
             grade = raw.get("metadata", {}).get("grade") if isinstance(raw, dict) else None
             stop = str(grade.get("stopped", ""))[:20] if isinstance(grade, dict) else ""
-            _write("verdict.json", json.dumps(verdict(sent, ran, stop)).encode())
+            _write("verdict.json", json.dumps(graded_verdict(sent, ran, stop)).encode())
         elif mode == "texts":
             from tools.grade import similarity
 
