@@ -110,8 +110,8 @@ def test_each_mistake_costs_its_own_part(edition, kept):
     result = _grade(edition, nb, kept)
     expected = POINTS - SHARE["q2"] - SHARE["answers"] * 2 / 5
     assert result.score == pytest.approx(expected), result.output
-    assert _line(result, "q2").startswith("FAIL") and "SVM loss 1.0, expected 0.0" in result.output
-    assert _line(result, "answers").startswith("PART") and "3 of 5" in _line(result, "answers")
+    assert _line(result, "q2").startswith("- ") and "SVM loss 1.0, expected 0.0" in result.output
+    assert _line(result, "answers").startswith("- ") and "3 of 5" in _line(result, "answers")
     assert all(_line(result, p).startswith("PASS") for p in notebook_search_parts())
 
 
@@ -191,7 +191,7 @@ def test_a_forged_export_is_checked_against_the_graders_own_runs(edition, kept):
     # only the written answers are the student's own and real
     assert result.score == pytest.approx(SHARE["answers"]), result.output
     assert "a reference run trains that configuration to" in _line(result, "runs")
-    assert _line(result, "q2").startswith("FAIL")
+    assert _line(result, "q2").startswith("- ")
 
 
 def test_a_hang_in_a_todo_cell_is_a_timeout_and_keeps_the_answers(edition, kept):
@@ -283,6 +283,7 @@ def test_the_export_is_read_into_plain_checked_numbers():
 
 def test_a_search_of_too_many_new_runs_stops_at_the_cap(kept, monkeypatch):
     made = []
+
     def run(settings):
         made.append(settings)
         return {"W": np.zeros((785, 10)), "train_acc": 0.5, "val_acc": 0.5}

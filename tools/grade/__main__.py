@@ -109,7 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("batch", "gradescope"):
         p = sub.add_parser(name)
         p.add_argument("--cpu", type=_positive, default=60.0, help="CPU s per code-test command")
-        p.add_argument("--notebook-cpu", type=_positive, default=125.0, help="CPU s, notebook")
+        p.add_argument(
+            "--notebook-cpu",
+            type=_positive,
+            default=driver.Options.notebook_cpu,
+            help="CPU s for the notebook's run (its wall clock is twice that)",
+        )
         p.add_argument("--memory-gb", type=_positive, default=4.0, help="address space cap")
         p.add_argument("--disk-mb", type=_positive, default=512.0, help="scratch per submission")
         p.add_argument("--max-wall", type=_positive, default=None, help="cap on wall limits")

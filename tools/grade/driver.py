@@ -268,7 +268,7 @@ def grade_one(archive: Path, options: Options, edition: Path) -> dict:
                 sandbox.prepare_workdir(fresh)
                 kept = {}
                 if "kept_runs" in _parameters(nb_mod.grade_notebook):
-                    kept = {"kept_runs": _kept_runs(options.out)}
+                    kept = {"kept_runs": _kept_runs(options.out), "cpu": options.notebook_cpu}
                 results.append(
                     nb_mod.grade_notebook(
                         fresh, _bound_run(fresh, options, timing, "notebook"), **kept

@@ -70,7 +70,6 @@ REFERENCE = REPO / "notebooks" / "softmax.ipynb"
 REFERENCE_CPU = 12.0
 NOTEBOOK_CPU = max(60.0, 5 * REFERENCE_CPU)
 NOTEBOOK_WALL = 2 * NOTEBOOK_CPU
-CELL_TIMEOUT = int(NOTEBOOK_WALL)
 VERDICT_LIMIT = 8 << 20  # bytes of the judge's verdict (the export's numbers among them)
 PAGE_LIMIT = 4 * judge.MAX_PAGE  # bytes of the answers page (UTF-8 of MAX_PAGE characters)
 SHIM_NAME = "_grade_shim.py"
@@ -177,7 +176,12 @@ def reference_answers() -> int:
     )
 
 
-def grade_notebook(workdir: Path, run, kept_runs: trainings.Trainings | None = None) -> TestResult:
+def grade_notebook(
+    workdir: Path,
+    run,
+    kept_runs: trainings.Trainings | None = None,
+    cpu: float = NOTEBOOK_CPU,
+) -> TestResult:
     """Run the student's notebook in the sandbox and judge its own work.
 
     Parameters
@@ -187,6 +191,8 @@ def grade_notebook(workdir: Path, run, kept_runs: trainings.Trainings | None = N
     run : ``run(argv, wall_seconds, **kernel) -> RunResult`` in the sandbox, cwd ``workdir``.
     kept_runs : the grader's runs (:class:`tools.grade.trainings.Trainings`), shared by a
         batch; by default the process keeps its own, in a temporary folder.
+    cpu : the run's CPU seconds (``run`` enforces them); its wall clock, for the whole
+        run and for any one cell, is twice that.
 
     Returns
     -------
@@ -217,8 +223,8 @@ def grade_notebook(workdir: Path, run, kept_runs: trainings.Trainings | None = N
     finally:
         folder.close()
     kept.copy_into(Path(workdir))
-    wall = NOTEBOOK_WALL
-    timeout = str(int(min(CELL_TIMEOUT, wall)))
+    wall = NOTEBOOK_WALL * cpu / NOTEBOOK_CPU
+    timeout = str(int(wall))
     if "kernel" in _parameters(run):
         outcome, data = _run_attached(Path(workdir), run, sent, wall, timeout)
     else:  # a runner that cannot start a kernel apart: the client shares its sandbox
@@ -374,7 +380,8 @@ def _score(parts: dict, failed: list[tuple[str, str]], points: float) -> tuple[f
         passed, message = parts[name]
         got = float(passed) if isinstance(passed, bool) else float(passed)
         fraction += share * got
-        mark = "PASS" if got == 1.0 else ("PART" if got > 0 else "FAIL")
+        # a part not passed is a failed case, "- label: reason", as feedback and report read
+        mark = "PASS" if got == 1.0 else "-"
         lines.append(
             f"{mark} {label} ({share * got * points:.1f} of {share * points:.1f}): {message}"
         )
