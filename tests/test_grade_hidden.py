@@ -443,6 +443,29 @@ def test_a_function_that_hangs_on_every_input_leaves_the_budget_to_the_others(
     ]
 
 
+def test_a_function_that_hung_twice_is_not_run_again(trees, tmp_path, monkeypatch):
+    # A budget that would fit every naive call's hang: after MAX_HANGS of them the others
+    # are failed without a child each, so the hang costs MAX_HANGS call walls, not the budget.
+    monkeypatch.setattr(runner, "CALL_WALL", 3.0)
+    monkeypatch.setattr(runner, "BUDGET_WALL", 600.0)
+    work = scratch(trees, "reference", tmp_path / "work")
+    _prepend_to_naive(work, "    import time\n    time.sleep(600)\n")
+    batch = [c for c in cases.calls().values() if c.id != cases.BIG]
+    naive = [c for c in batch if c.fn == "softmax_loss_naive"]
+    assert len(naive) > runner.MAX_HANGS + 1
+    started = time.monotonic()
+    outcomes, _, runs = runner.run_calls(work, sandboxed(work), batch)
+    took = time.monotonic() - started
+    problems = [outcomes[c.id].problem for c in naive]
+    assert all(outcomes[c.id].status == "timeout" for c in naive), problems
+    assert sum("during this call" in p for p in problems) == runner.MAX_HANGS, problems
+    skipped = f"not run: softmax_loss_naive ran out of time on {runner.MAX_HANGS} earlier cases"
+    assert problems.count(skipped) == len(naive) - runner.MAX_HANGS
+    assert runs == runner.MAX_HANGS and took < runner.MAX_HANGS * 3.0 + 30
+    others = [c for c in batch if c.fn != "softmax_loss_naive"]
+    assert others and all(outcomes[c.id].status == "ok" for c in others)
+
+
 def test_a_death_while_importing_costs_every_call_in_one_run(trees, tmp_path: Path) -> None:
     work = scratch(trees, "reference", tmp_path / "work")
     _with_module_code(

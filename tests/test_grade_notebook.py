@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import types
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import pytest
 
 from cs231n.classifiers import Softmax
 from cs231n.classifiers import linear_classifier as lc
-from tools.grade import driver, judge, kernel_shim, sandbox, trainings
+from tools.grade import driver, feedback, judge, kernel_shim, rubric, sandbox, trainings
 from tools.grade import notebook as nbgrade
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,10 +86,19 @@ def test_the_reference_earns_every_part_and_the_stub_none(edition, kept):
     stub = _grade(edition, (edition / NOTEBOOK).read_bytes(), kept)
     assert stub.score == 0.0, stub.output
     # the failing TODO cells are named by the heading above them and their cell id
-    assert 'under "8. Hyperparameter search", cell id search raised NotImplementedError' in (
+    assert 'under "8. Hyperparameter search", cell id search: raised NotImplementedError' in (
         stub.output
     )
-    assert "cell id q2-experiment raised NotImplementedError" in stub.output
+    assert "cell id q2-experiment: raised NotImplementedError" in stub.output
+    # and so are they in the student's feedback.md, with each part's reason
+    item = [i for i in rubric.load_rubric() if i.name == "notebook"]
+    isolation = types.SimpleNamespace(network=True, detail="test")
+    result = feedback.results_json(
+        item, {"notebook": stub}, {"notebook": 0.0}, "ok", [], isolation
+    )
+    page = feedback.feedback_markdown("s001", result)
+    assert "cell id search: raised NotImplementedError" in page
+    assert "results was not set to a dict" in page
 
 
 def test_each_mistake_costs_its_own_part(edition, kept):

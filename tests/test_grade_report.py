@@ -621,7 +621,7 @@ def test_the_bench_class_has_hangs_and_slow_answers_in_proportion(tmp_path, edit
     from tools.grade import bench
 
     kinds = bench.class_kinds(300)
-    assert (kinds.count("hang"), kinds.count("slow")) == (3, 3)
+    assert (kinds.count("hang"), kinds.count("slow"), kinds.count("nb_hang")) == (3, 3, 3)
     assert kinds.count("right") > 150 and kinds.count("stubs") > 0
     zips = bench.make_submissions(tmp_path, edition, 3, ["right", "hang", "slow"])
     with zipfile.ZipFile(zips[2]) as zf:

@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.klass:
-        return bench_class(args.klass, args.jobs)
+        return bench_class(args.klass, args.jobs, args.docs)
     print(f"grading bench: {args.n} generated submissions, JOBS={args.jobs}")
     print(f"  sandbox: {sandbox.isolation().detail}")
     with tempfile.TemporaryDirectory(prefix="cs231n-gradebench-") as tmp:
@@ -314,13 +314,14 @@ def _bench_notebooks(tmp: Path, edition: Path, count: int) -> list[tuple[tuple, 
     return rows
 
 
-def bench_class(n: int, jobs: int) -> int:
+def bench_class(n: int, jobs: int, docs: Path | None = None) -> int:
     """Grade ``n`` generated submissions the way ``make grade`` does, notebooks included.
 
     The class is mostly right answers, with wrong ones, untouched stubs, and one hang and
     one slow right answer in every hundred (see :func:`class_kinds`). Prints the batch's
     wall time, what it gives for 300 at the same ``jobs``, and each kind's median seconds
-    per phase (from results.json's timing).
+    per phase (from results.json's timing). With ``docs``, writes them into that page's
+    generated section ``class-bench``.
     """
     kinds = class_kinds(n)
     print(f"grading bench, a class: {n} generated submissions, notebooks included, JOBS={jobs}")
@@ -360,6 +361,16 @@ def bench_class(n: int, jobs: int) -> int:
         f"{by_cpu / 60:.1f} min from its CPU on idle cores "
         f"(target <= {TARGET_CLASS / 60:g} min) {'ok' if scaled <= TARGET_CLASS else 'OVER'}"
     )
+    table = [
+        (
+            "kind",
+            "submissions",
+            "median wall, code tests",
+            "median wall (CPU), notebook",
+            "statuses",
+        ),
+        ("---", "---", "---", "---", "---"),
+    ]
     for kind, rows in sorted(per_kind.items()):
         statuses = dict(Counter(r["status"] for r in rows))
         print(
@@ -367,6 +378,31 @@ def bench_class(n: int, jobs: int) -> int:
             f"notebook {_median(rows, 'notebook'):.1f} s "
             f"(CPU {_median(rows, 'notebook_cpu'):.1f} s); statuses {statuses}"
         )
+        table.append(
+            (
+                kind,
+                str(len(rows)),
+                f"{_median(rows, 'code'):.1f} s",
+                f"{_median(rows, 'notebook'):.1f} s ({_median(rows, 'notebook_cpu'):.1f} s)",
+                ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())),
+            )
+        )
+    if docs:
+        from tools.docs_section import write_section
+
+        verdict = "within" if scaled <= TARGET_CLASS else "over"
+        text = (
+            f"Measured by `python -m tools.grade.bench --class {n} --jobs {jobs}` on "
+            f"{time.strftime('%Y-%m-%d')} ({os.cpu_count()} cores, load average {load:.1f} "
+            f"as it began; sandbox: {sandbox.isolation().detail}): {n} generated "
+            f"submissions, notebooks included, graded as `make grade` grades them, in "
+            f"**{wall / 60:.1f} minutes** at `JOBS={jobs}` ({cpu:.0f} s of CPU in all "
+            f"processes). For 300 that is {scaled / 60:.1f} minutes, {verdict} the "
+            f"target of {TARGET_CLASS / 60:g}.\n\n"
+            + "\n".join("| " + " | ".join(row) + " |" for row in table)
+        )
+        write_section(docs, "class-bench", text)
+        print(f"  wrote the class table into {docs}")
     return 0
 
 

@@ -545,6 +545,7 @@ def _grade_all(zips: list[Path], options: Options, edition: Path):
     context = get_context("fork" if "fork" in _start_methods() else "spawn")
     if "kept_runs" in _parameters(_modules(options).grade_notebook):
         _kept_runs(options.out).data()  # loaded once here; forked workers share it
+    sandbox._matplotlib_cache()  # the same: importing matplotlib costs each worker 0.5 s
     queue, running = list(zips), {}
     try:
         while queue or running:

@@ -389,7 +389,7 @@ def _score(parts: dict, failed: list[tuple[str, str]], points: float) -> tuple[f
             hint = message
     for where, error in failed:
         what = f"raised {error}" if error else "did not run"
-        lines.append(f"The cell {where} {what}.")
+        lines.append(f"- the TODO cell {where}: {what}")
     return fraction, "\n".join(lines), hint
 
 

@@ -13,9 +13,10 @@ Isolation of failures: all calls first run in one child. When it dies (crash, ti
 memory, ``os._exit``), the calls that finished keep their outputs; the call that was
 running (named in ``grade-started``) fails with the child's status, and the rest run
 again in a new child, the failed function's other calls last. A death while importing
-the submission's cs231n costs every call. All children of one submission share a
-wall-clock budget (``BUDGET_WALL``), so a submission that hangs everywhere cannot hold
-up a batch.
+the submission's cs231n costs every call. A function whose calls ran out of time
+``MAX_HANGS`` times has its other calls failed as timeouts without running them. All
+children of one submission share a wall-clock budget (``BUDGET_WALL``), so a submission
+that hangs everywhere cannot hold up a batch.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ CHILD_SOURCE = Path(child.__file__).resolve()
 CHILD_NAME = "_grade_child.py"
 CALL_WALL = 20.0  # seconds for one child: all calls take well under 1 s of CPU when right
 BUDGET_WALL = 120.0  # seconds for all children of one submission; then the rest fail
+MAX_HANGS = 2  # calls of one function that run out of time before its others are not run
 MAX_OUTPUT_BYTES = 4 << 20  # one call's output file; the real ones are a few kB
 NOTEBOOK = "notebooks/softmax.ipynb"
 MAX_NOTEBOOK_BYTES = 64 << 20  # the sandbox's file-size limit; figures make notebooks big
@@ -158,6 +160,7 @@ def run_calls(
     folder = Folder(Path(workdir))
     spent, cpu, runs = 0.0, 0.0, 0
     suspects: set[tuple[str, str]] = set()  # (kind, fn) of calls whose process died
+    hangs: dict[tuple[str, str], int] = {}  # (kind, fn): the calls of it that timed out
     try:
         while queue or not runs:
             if spent >= BUDGET_WALL:
@@ -202,6 +205,14 @@ def run_calls(
             # budget that the rest of the submission's calls need.
             suspects.add((blamed.kind, blamed.fn))
             queue = [c for c in missing if c is not blamed]
+            # A function that ran out of time twice hangs for its inputs: its other calls
+            # would each hold a child for CALL_WALL and win nothing.
+            if status == TIMEOUT:
+                hangs[(blamed.kind, blamed.fn)] = hangs.get((blamed.kind, blamed.fn), 0) + 1
+            for call in [c for c in queue if hangs.get((c.kind, c.fn), 0) >= MAX_HANGS]:
+                why = f"not run: {call.fn} ran out of time on {MAX_HANGS} earlier cases"
+                outcomes[call.id] = Outcome(None, why, TIMEOUT)
+                queue.remove(call)
             queue.sort(key=lambda c: (c.kind, c.fn) in suspects)  # stable: order kept
     finally:
         folder.close()
