@@ -358,7 +358,7 @@ def _search_parts(export: dict, kept: trainings.Trainings) -> dict[str, tuple[bo
         "train each configuration with a new Softmax(), on X_train and y_train, with a seed, "
         "and measure the accuracies with predict on the whole training and validation splits"
     )
-    return notebook_checks.search_parts(
+    parts = notebook_checks.search_parts(
         results,
         export.get("best_val"),
         model_val,
@@ -371,6 +371,10 @@ def _search_parts(export: dict, kept: trainings.Trainings) -> dict[str, tuple[bo
         by="a reference run",
         how=how,
     )
+    passed, message = parts["inside"]
+    if not passed:  # a grid chosen for CIFAR-10 alone does not suit the bundled data
+        parts["inside"] = (False, f"{message} (graded on the bundled {trainings.DATASET})")
+    return parts
 
 
 def _score(parts: dict, failed: list[tuple[str, str]], points: float) -> tuple[float, str, str]:
