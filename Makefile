@@ -38,9 +38,12 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 # The unit tests include tests/test_portability.py, which runs nbval strict once more with
-# another OpenBLAS kernel; the run below keeps the user's own kernel.
+# another OpenBLAS kernel; the run below keeps the user's own kernel. They run in parallel,
+# one worker per usable CPU (pytest-xdist; tests/conftest.py counts the CPUs), each test
+# file on one worker, so a file's tests keep their order and share its module fixtures.
+# `.venv/bin/python -m pytest` alone runs them one at a time.
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 	@# nbval strict on the reference notebook, on the bundled data even where CIFAR-10 has
 	@# been downloaded. The font cache is built first: building it writes a note to stderr,
 	@# which nbval would count against the first plotting cell.

@@ -43,12 +43,20 @@ def test_may_skip():
 """
 
 
-def run_pytest(folder: Path, ci: str | None) -> subprocess.CompletedProcess:
+# make test runs the tests under pytest-xdist, where workers collect and run them and the
+# controller reports: the CI checks must hold there too.
+SERIAL_AND_XDIST = pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+
+
+def run_pytest(folder: Path, ci: str | None, workers=()) -> subprocess.CompletedProcess:
+    if workers:
+        pytest.importorskip("xdist")
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     if ci is not None:
         env["CI"] = ci
+    argv = [sys.executable, "-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider", *workers]
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-ra", "-p", "no:cacheprovider", str(folder)],
+        [*argv, str(folder)],
         cwd=folder,
         env=env,
         capture_output=True,
@@ -72,8 +80,9 @@ def test_outside_ci_a_skip_stays_a_skip(suite: Path):
     assert "1 passed, 4 skipped, 1 xfailed" in result.stdout
 
 
-def test_under_ci_a_skipped_sandbox_test_fails_with_its_reason(suite: Path):
-    result = run_pytest(suite, "true")
+@SERIAL_AND_XDIST
+def test_under_ci_a_skipped_sandbox_test_fails_with_its_reason(suite: Path, workers):
+    result = run_pytest(suite, "true", workers)
     assert result.returncode == 1, result.stdout
     assert "FAILED test_grade_sandbox.py::test_needs_namespaces" in result.stdout
     assert "needs the namespace sandbox: unshare refused" in result.stdout
@@ -81,10 +90,11 @@ def test_under_ci_a_skipped_sandbox_test_fails_with_its_reason(suite: Path):
     assert "1 failed, 1 passed, 2 skipped, 1 xfailed" in result.stdout
 
 
-def test_under_ci_a_module_that_skips_itself_fails_the_run(suite: Path):
+@SERIAL_AND_XDIST
+def test_under_ci_a_module_that_skips_itself_fails_the_run(suite: Path, workers):
     (suite / "test_grade_sandbox.py").write_text("def test_runs():\n    pass\n")
     (suite / "test_get_datasets.py").write_text(DOWNLOAD)
-    result = run_pytest(suite, "true")
+    result = run_pytest(suite, "true", workers)
     assert result.returncode == 1, result.stdout
     assert "skipped under CI=true, must run) test_get_datasets.py" in result.stdout
     assert "get_datasets.sh needs curl or wget" in result.stdout
