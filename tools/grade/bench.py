@@ -262,10 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         if notebook_cpu:
             per_notebook = statistics.median(notebook_cpu)
             cost = (
-                f"\n\nThe notebook costs about {per_notebook / all_in:.0f} times the code "
-                f"tests: for 300 submissions it adds about "
-                f"{300 * per_notebook / min(args.jobs, os.cpu_count() or 1) / 3600:.1f} hours "
-                f"at JOBS={args.jobs}."
+                f"\n\nWith nothing to reuse, the notebook costs about "
+                f"{per_notebook / all_in:.0f} times the code tests. In a class most of its "
+                "search's training runs are kept ones (see the class table below)."
             )
         write_docs(args.docs, context, rows, cost)
         print(f"  wrote the table into {args.docs}")
@@ -306,7 +305,7 @@ def _bench_notebooks(tmp: Path, edition: Path, count: int) -> list[tuple[tuple, 
             f"wall {wall:.1f} s, status {status}"
         )
         row = (
-            f"notebook re-execution, per submission ({path.parent.name})",
+            f"notebook run, with no kept training runs to reuse ({path.parent.name})",
             f"{cpu:.1f} s CPU, {wall:.1f} s wall, status {status}",
             "-",
         )
