@@ -200,6 +200,12 @@ def blank_answers(page: str) -> tuple[int, int] | None:
     return (int(found[1]), int(found[2])) if found else None
 
 
+def _errors(cell: dict) -> list[dict]:
+    """The error outputs a code cell holds."""
+    outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
+    return [o for o in outputs if isinstance(o, dict) and o.get("output_type") == "error"]
+
+
 def _counted(cell: dict) -> bool:
     """Code cells that a run executes (nbclient skips empty ones)."""
     return cell.get("cell_type") == "code" and bool(_source(cell).strip())
@@ -337,8 +343,7 @@ def graded_verdict(sent: list[dict], ran: list[dict], stop: str) -> dict:
     for index, cell in enumerate(ran[1:-1], start=1):
         if not _is_code_answer(cell) or len(failed) >= MAX_FAILED:
             continue
-        outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
-        errors = [o for o in outputs if isinstance(o, dict) and o.get("output_type") == "error"]
+        errors = _errors(cell)
         if errors:
             failed.append({"where": _where(ran, index), "error": str(errors[0].get("ename"))[:60]})
         elif not isinstance(cell.get("execution_count"), int):
@@ -349,12 +354,8 @@ def graded_verdict(sent: list[dict], ran: list[dict], stop: str) -> dict:
             export = read_export(_export_line(ran[-1]))
         except ValueError:
             export = None
-    setup_errors = [
-        o
-        for o in (ran[0].get("outputs") if ran and isinstance(ran[0].get("outputs"), list) else [])
-        if isinstance(o, dict) and o.get("output_type") == "error"
-    ]
-    return {**base, "failed": failed, "export": export, "setup_failed": bool(setup_errors)}
+    setup_failed = bool(ran) and bool(_errors(ran[0]))
+    return {**base, "failed": failed, "export": export, "setup_failed": setup_failed}
 
 
 def verdict(sent: list[dict], ran: list[dict], stop: str) -> dict:
@@ -370,8 +371,7 @@ def verdict(sent: list[dict], ran: list[dict], stop: str) -> dict:
         if not _counted(cell):
             continue
         count = cell.get("execution_count")
-        outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
-        errors = [o for o in outputs if isinstance(o, dict) and o.get("output_type") == "error"]
+        errors = _errors(cell)
         if errors or not isinstance(count, int) or count <= previous:
             name = str(errors[0].get("ename", "an error"))[:60] if errors else ""
             what = f"code cell {clean + 1} of {total}"

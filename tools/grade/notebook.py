@@ -45,6 +45,7 @@ page per student for the TAs.
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import json
 import os
@@ -93,12 +94,18 @@ _PREPARED: dict[str, tuple[bytes, str, dict]] = {}  # the last notebook prepared
 _TRAININGS: list[trainings.Trainings] = []  # a process's own, when none is given
 
 
+@functools.cache
+def _reference_cells() -> tuple[dict, ...]:
+    """The reference notebook's cells, read once per process (it is the grader's own)."""
+    return tuple(json.loads(REFERENCE.read_text(encoding="utf-8"))["cells"])
+
+
+@functools.cache
 def _plan() -> bytes:
     """What the judge leaves out: the edition's code cells (id -> source) less KEEP."""
-    raw = json.loads(REFERENCE.read_text(encoding="utf-8"))
     edition = {
         cell["id"]: "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-        for cell in raw["cells"]
+        for cell in _reference_cells()
         if cell.get("cell_type") == "code" and isinstance(cell.get("id"), str)
     }
     return json.dumps({"edition": edition, "keep": list(KEEP)}).encode()
@@ -170,10 +177,8 @@ def _default_trainings() -> trainings.Trainings:
 
 def reference_answers() -> int:
     """How many written answers the reference asks for (its cells tagged ``answer``)."""
-    raw = json.loads(REFERENCE.read_text(encoding="utf-8"))
-    return sum(
-        judge.ANSWER_TAG in cell.get("metadata", {}).get("tags", []) for cell in raw["cells"]
-    )
+    cells = _reference_cells()
+    return sum(judge.ANSWER_TAG in cell.get("metadata", {}).get("tags", []) for cell in cells)
 
 
 def grade_notebook(
@@ -291,22 +296,25 @@ def _q2_part(export: dict) -> tuple[bool, str]:
 
 
 def _search_parts(export: dict, kept: trainings.Trainings) -> dict[str, tuple[bool, str]]:
+    def failed(problem: str) -> dict[str, tuple[bool, str]]:
+        return {name: (False, problem) for name in notebook_checks.SEARCH_PARTS}
+
     rows = export.get("results")
     if rows is None:
         problem = (
             "results was not set to a dict when the notebook had run: the search cell fills it"
         )
-        return {name: (False, problem) for name in notebook_checks.SEARCH_PARTS}
+        return failed(problem)
     if export.get("results_size", 0) > judge.MAX_CONFIGS:
         problem = f"results holds more than {judge.MAX_CONFIGS} configurations"
-        return {name: (False, problem) for name in notebook_checks.SEARCH_PARTS}
+        return failed(problem)
     results: dict = {}
     for row in rows:
         if row is None:
             problem = (
                 "results holds an entry that is not (lr, reg): (train_acc, val_acc), in numbers"
             )
-            return {name: (False, problem) for name in notebook_checks.SEARCH_PARTS}
+            return failed(problem)
         results[(row[0], row[1])] = (row[2], row[3])
     calls = {}
     for call in export.get("calls", []):
@@ -382,7 +390,7 @@ def _score(parts: dict, failed: list[tuple[str, str]], points: float) -> tuple[f
     fraction, lines, hint = 0.0, [], ""
     for name, (share, label) in PARTS.items():
         passed, message = parts[name]
-        got = float(passed) if isinstance(passed, bool) else float(passed)
+        got = float(passed)  # a part is passed (True), failed (False) or a fraction
         fraction += share * got
         # a part not passed is a failed case, "- label: reason", as feedback and report read
         mark = "PASS" if got == 1.0 else "-"

@@ -137,6 +137,9 @@ class Trainings:
 
     def val_accuracy(self, W: np.ndarray) -> float:
         """The validation accuracy of weights W (the reference's predict)."""
+        from cs231n.classifiers import Softmax
+
         data = self.data()
-        scores = data["X_val"] @ np.asarray(W, dtype=data["X_val"].dtype)
-        return float(np.mean(np.argmax(scores, axis=1) == data["y_val"]))
+        model = Softmax()
+        model.W = np.asarray(W, dtype=data["X_val"].dtype)
+        return float(np.mean(model.predict(data["X_val"]) == data["y_val"]))
